@@ -1,0 +1,310 @@
+"""The asset catalog: every asset id a scenario may name, and where its file lives.
+
+This module is plain data. The spec validates asset ids against it; the world
+loads the files it points to. Paths are either inside ``pybullet_data`` or inside
+simgen's own ``assets/`` folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from simgen.errors import SimgenError, did_you_mean
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclass(frozen=True)
+class AssetEntry:
+    """One loadable asset.
+
+    ``source`` is ``"pybullet_data"`` or ``"simgen"``; ``path`` is relative to it.
+    ``base_scale`` is the ``globalScaling`` that brings the file to real-world size
+    (before the scenario's own ``scale``). ``kind`` groups assets by what they can be
+    used for (vehicle, pedestrian, obstacle, object, arm, furniture).
+    ``recolour_links`` lists the link indices whose colour a scenario ``colour``
+    replaces (-1 is the base); ``None`` means every link.
+    """
+
+    id: str
+    source: str
+    path: str
+    kind: str
+    default_class: str
+    base_scale: float = 1.0
+    recolour_links: tuple[int, ...] | None = None
+    description: str = ""
+
+    def file(self) -> Path:
+        """Absolute path of the asset file on this machine."""
+        if self.source == "pybullet_data":
+            import pybullet_data
+
+            return Path(pybullet_data.getDataPath()) / self.path
+        return ASSETS_DIR / self.path
+
+
+ASSETS: dict[str, AssetEntry] = {}
+
+
+def _add(entry: AssetEntry) -> None:
+    ASSETS[entry.id] = entry
+
+
+KINDS: tuple[str, ...] = ("vehicle", "pedestrian", "obstacle", "object", "arm", "furniture")
+
+# --- simgen's own assets (assets/; meshes from assets/make_meshes.py) ------------------
+# Link indices follow each URDF's link order; the URDF header comments name the parts.
+
+_add(
+    AssetEntry(
+        id="sedan",
+        source="simgen",
+        path="driving/sedan.urdf",
+        kind="vehicle",
+        default_class="car",
+        recolour_links=(-1, 0),
+        description="4.5 x 1.8 x 1.45 m saloon car: painted body and cabin, glass band, "
+        "4 black wheels on continuous joints",
+    )
+)
+_add(
+    AssetEntry(
+        id="van",
+        source="simgen",
+        path="driving/van.urdf",
+        kind="vehicle",
+        default_class="van",
+        recolour_links=(-1, 0, 1),
+        description="5.2 x 2.0 x 2.3 m box delivery van: painted body, cargo box and cab, "
+        "glass band, 4 black wheels",
+    )
+)
+_add(
+    AssetEntry(
+        id="pedestrian",
+        source="simgen",
+        path="driving/pedestrian.urdf",
+        kind="pedestrian",
+        default_class="pedestrian",
+        recolour_links=(-1, 3, 4),
+        description="1.75 m articulated person facing +x; left/right_hip and left/right_shoulder "
+        "swing about y; colour recolours the shirt",
+    )
+)
+_add(
+    AssetEntry(
+        id="traffic_cone",
+        source="simgen",
+        path="driving/traffic_cone.urdf",
+        kind="obstacle",
+        default_class="traffic_cone",
+        recolour_links=(-1, 0),
+        description="0.70 m orange traffic cone on a 0.40 m square base, white reflective band",
+    )
+)
+_add(
+    AssetEntry(
+        id="barrier",
+        source="simgen",
+        path="driving/barrier.urdf",
+        kind="obstacle",
+        default_class="barrier",
+        recolour_links=(0,),
+        description="1.2 m wide, 1.0 m tall red/white striped road barrier on two weighted legs",
+    )
+)
+_add(
+    AssetEntry(
+        id="cardboard_box",
+        source="simgen",
+        path="driving/cardboard_box.urdf",
+        kind="obstacle",
+        default_class="box",
+        recolour_links=(-1,),
+        description="0.50 x 0.40 x 0.40 m taped brown cardboard box lying on the road",
+    )
+)
+_add(
+    AssetEntry(
+        id="block",
+        source="simgen",
+        path="robotics/block.urdf",
+        kind="object",
+        default_class="block",
+        description="5 cm red cube, 0.05 kg, lateral friction 1.0",
+    )
+)
+_add(
+    AssetEntry(
+        id="can",
+        source="simgen",
+        path="robotics/can.urdf",
+        kind="object",
+        default_class="can",
+        recolour_links=(-1,),
+        description="drinks can, radius 3 cm, 10 cm tall, aluminium lid",
+    )
+)
+_add(
+    AssetEntry(
+        id="bottle",
+        source="simgen",
+        path="robotics/bottle.urdf",
+        kind="object",
+        default_class="bottle",
+        recolour_links=(-1,),
+        description="18 cm plastic bottle, radius 3.5 cm, blue cap",
+    )
+)
+
+# --- pybullet_data assets ----------------------------------------------------------
+_add(
+    AssetEntry(
+        id="racecar",
+        source="pybullet_data",
+        path="racecar/racecar.urdf",
+        kind="vehicle",
+        default_class="car",
+        base_scale=8.75,
+        recolour_links=(0,),
+        description="1/10 RC car (MIT racecar) scaled to 4.0 m long; forward is +x; "
+        "wide for a car (2.6 m); colour recolours the chassis",
+    )
+)
+_add(
+    AssetEntry(
+        id="table",
+        source="pybullet_data",
+        path="table/table.urdf",
+        kind="furniture",
+        default_class="table",
+        recolour_links=(),
+        description="1.5 x 1.0 m table, top at 0.6 m; its legs are visual only, so the "
+        "collision AABB is the 5 cm top alone",
+    )
+)
+_add(
+    AssetEntry(
+        id="tray",
+        source="pybullet_data",
+        path="tray/traybox.urdf",
+        kind="furniture",
+        default_class="tray",
+        description="0.6 x 0.6 m shallow metal tray, 0.14 m tall",
+    )
+)
+_add(
+    AssetEntry(
+        id="panda",
+        source="pybullet_data",
+        path="franka_panda/panda.urdf",
+        kind="arm",
+        default_class="robot_arm",
+        recolour_links=(),
+        description="Franka Emika Panda 7-DoF arm with parallel gripper (load with a fixed base)",
+    )
+)
+_add(
+    AssetEntry(
+        id="kuka_iiwa",
+        source="pybullet_data",
+        path="kuka_iiwa/model.urdf",
+        kind="arm",
+        default_class="robot_arm",
+        recolour_links=(),
+        description="KUKA LBR iiwa 7-DoF arm without gripper (load with a fixed base)",
+    )
+)
+_add(
+    AssetEntry(
+        id="duck",
+        source="pybullet_data",
+        path="duck_vhacd.urdf",
+        kind="object",
+        default_class="duck",
+        base_scale=0.8,
+        description="yellow rubber duck, 7 cm after scaling; its file frame is y-up, so it "
+        "stands upright only when loaded rolled +90 deg about x",
+    )
+)
+_add(
+    AssetEntry(
+        id="lego",
+        source="pybullet_data",
+        path="lego/lego.urdf",
+        kind="object",
+        default_class="lego",
+        description="yellow 2x2 building brick, 3.4 cm square",
+    )
+)
+_add(
+    AssetEntry(
+        id="mug",
+        source="pybullet_data",
+        path="objects/mug.urdf",
+        kind="object",
+        default_class="mug",
+        description="red mug with handle, 10.6 cm tall",
+    )
+)
+_add(
+    AssetEntry(
+        id="cube_small",
+        source="pybullet_data",
+        path="cube_small.urdf",
+        kind="object",
+        default_class="cube",
+        description="5 cm cube",
+    )
+)
+_add(
+    AssetEntry(
+        id="sphere_small",
+        source="pybullet_data",
+        path="sphere_small.urdf",
+        kind="object",
+        default_class="sphere",
+        description="6 cm ball (rolls)",
+    )
+)
+_add(
+    AssetEntry(
+        id="jenga",
+        source="pybullet_data",
+        path="jenga/jenga.urdf",
+        kind="object",
+        default_class="jenga_block",
+        description="15 x 5 x 3 cm wooden Jenga block",
+    )
+)
+# Procedural blobs; the source files are about 13 cm, scaled to about 7 cm. (The ones
+# already under 8 cm in pybullet_data are open shells, which render badly.)
+for _number, _scale, _look in (
+    ("000", 0.55, "flat blue blob with two fins"),
+    ("002", 0.55, "flat green T-shaped blob"),
+    ("005", 0.55, "flat purple T-shaped blob"),
+    ("008", 0.7, "knobbly green blob"),
+):
+    _add(
+        AssetEntry(
+            id=f"random_object_{_number}",
+            source="pybullet_data",
+            path=f"random_urdfs/{_number}/{_number}.urdf",
+            kind="object",
+            default_class="random_object",
+            base_scale=_scale,
+            description=f"about 7 cm {_look} (procedural random object {_number})",
+        )
+    )
+del _number, _scale, _look
+
+
+def assets_of_kind(kind: str) -> list[str]:
+    """Sorted ids of every catalog asset of ``kind`` (one of ``KINDS``)."""
+    if kind not in KINDS:
+        raise SimgenError(
+            f"unknown asset kind '{kind}'{did_you_mean(kind, KINDS)}; kinds are {', '.join(KINDS)}"
+        )
+    return sorted(asset_id for asset_id, entry in ASSETS.items() if entry.kind == kind)

@@ -1,0 +1,120 @@
+"""The ``simgen`` command line: a thin layer over the library that prints user errors in one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from simgen.errors import SimgenError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Turn YAML scenarios into labeled synthetic datasets (PyBullet).")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Override a field: path.to.field=value (YAML value). Repeatable.")]
+
+
+def _fail(error: SimgenError) -> None:
+    for line in str(error).splitlines():
+        err.print(f"[red]error:[/red] {line}" if not _is_located(line) else f"[red]{line}[/red]")
+    raise typer.Exit(error.exit_code)
+
+
+def _is_located(line: str) -> bool:
+    head = line.split(": ", 1)[0]
+    return ":" in head
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory.")] = Path(
+        "out"),
+    episodes: Annotated[int | None, typer.Option(help="Number of episodes (overrides the "
+                                                      "scenario).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Root seed (overrides the scenario).")] = None,
+    renderer: Annotated[str | None, typer.Option(help="auto, egl or tiny (overrides the "
+                                                      "scenario).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset in --out.")] = False,
+    set_: SetOption = None,
+) -> None:
+    """Validate SCENARIO, then generate its dataset into --out."""
+    from simgen.runner.run import frames_per_episode, run_scenario
+    from simgen.spec import load_scenario
+
+    overrides = list(set_ or [])
+    for name, value in (("episodes", episodes), ("seed", seed), ("renderer", renderer)):
+        if value is not None:
+            overrides.append(f"{name}={value}")
+    try:
+        spec = load_scenario(scenario, overrides)
+        per_episode = frames_per_episode(spec)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TextColumn("{task.fields[frames]} frames"),
+                      TextColumn("{task.fields[fps]:.1f} frames/s"), TimeRemainingColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("episodes", total=spec.episodes, frames=0, fps=0.0)
+            started = bar.get_time()
+
+            def progress(done: int, frames: int) -> None:
+                elapsed = max(bar.get_time() - started, 1e-9)
+                bar.update(task, completed=done, frames=frames, fps=frames / elapsed)
+
+            del per_episode
+            summary = run_scenario(spec, scenario, out_dir, overwrite=overwrite,
+                                   progress=progress)
+    except SimgenError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        err.print(f"[red]interrupted[/red]: {out_dir} is incomplete (no dataset.json)")
+        raise typer.Exit(130) from None
+    out.print(
+        f"[green]done[/green]: {summary.episodes} episodes, {summary.frames} frames, "
+        f"{summary.labels} labeled objects in {summary.elapsed_s:.1f} s "
+        f"({summary.frames_per_s:.1f} frames/s, renderer {summary.renderer}) -> {out_dir}")
+
+
+@app.command()
+def validate(
+    scenarios: Annotated[list[Path], typer.Argument(help="Scenario YAML files.")],
+    set_: SetOption = None,
+) -> None:
+    """Check scenario files; print each problem as FILE:LINE: path: message."""
+    from simgen.spec import load_scenario
+
+    failed = False
+    for path in scenarios:
+        try:
+            load_scenario(path, list(set_ or []))
+            out.print(f"[green]ok[/green]: {path}")
+        except SimgenError as error:
+            failed = True
+            for line in str(error).splitlines():
+                err.print(f"[red]{line}[/red]")
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the scenario format (for editor completion)."""
+    from simgen.spec import scenario_json_schema
+
+    sys.stdout.write(scenario_json_schema() + "\n")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

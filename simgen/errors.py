@@ -1,0 +1,28 @@
+"""Typed user-facing errors. A ``SimgenError`` is printed as one line, never a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class SimgenError(Exception):
+    """An error caused by user input or environment, reported without a traceback."""
+
+    exit_code = 1
+
+
+class SpecError(SimgenError):
+    """A scenario failed validation; ``lines`` holds one ``FILE:LINE: path: message`` each."""
+
+    exit_code = 2
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""

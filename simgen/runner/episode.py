@@ -1,0 +1,169 @@
+"""One episode: build the world, step behaviours and physics, capture and label frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simgen.behaviours import BEHAVIOURS, Behaviour, BehaviourContext
+from simgen.sampling.scene import EpisodePlan
+from simgen.sampling.seeds import episode_seeds
+from simgen.sensors.camera import camera_view, mount_pose
+from simgen.sensors.labels import VisibleBox, visible_boxes
+from simgen.sensors.render import render
+from simgen.world.build import BuiltWorld, build_world, link_index
+from simgen.world.bullet import p
+from simgen.world.engine import PhysicsSession
+from simgen.writers.images import ImageWriter
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One captured frame of one camera: files, calibration and boxes."""
+
+    frame: int
+    time_s: float
+    camera: str
+    files: dict[str, str]  # modality -> path relative to the dataset root
+    width: int
+    height: int
+    K: np.ndarray
+    cam_to_world: np.ndarray
+    boxes: list[VisibleBox]
+
+
+@dataclass
+class Trajectory:
+    """Per-step state and control of one body (arrays indexed by simulation step)."""
+
+    name: str
+    cls: str
+    instance_id: int
+    position_m: np.ndarray  # (T, 3)
+    orientation_xyzw: np.ndarray  # (T, 4)
+    linear_velocity_mps: np.ndarray  # (T, 3)
+    angular_velocity_radps: np.ndarray  # (T, 3)
+    steering_rad: np.ndarray | None = None
+    throttle: np.ndarray | None = None
+    joint_positions_rad: list | None = None
+    gripper_closed: np.ndarray | None = None
+
+
+@dataclass
+class EpisodeRecord:
+    """Everything an episode produced besides the image files themselves."""
+
+    plan: EpisodePlan
+    world: BuiltWorld
+    time_step_s: float
+    frames: list[FrameRecord] = field(default_factory=list)
+    trajectories: list[Trajectory] = field(default_factory=list)
+
+
+def episode_dir(index: int) -> str:
+    """Folder of an episode's images, relative to the dataset root."""
+    return f"episodes/{index:06d}"
+
+
+def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_dir: Path,
+                images: ImageWriter, min_visible_px: int) -> EpisodeRecord:
+    """Simulate and capture one episode, queuing its images on ``images``."""
+    c = session.client
+    session.reset(plan.physics)
+    world = build_world(c, plan)
+    seeds = episode_seeds(root_seed, plan.index)
+    ctx = BehaviourContext(client=c, plan=plan, uids=world.uids, rng=seeds.behaviour)
+    behaviours: list[Behaviour] = [
+        BEHAVIOURS[body.behaviour](ctx, body, world.uids[body.name]) for body in plan.bodies
+    ]
+    dt = plan.physics.time_step_s
+    steps = max(int(round(plan.duration_s / dt)), 1)
+    capture_every = max(int(round(1.0 / (plan.capture_rate_hz * dt))), 1)
+    mounts = _camera_mounts(c, plan, world)
+    labeled = np.array([i.instance_id for i in world.instances if i.labeled], dtype=np.int64)
+    record = EpisodeRecord(plan=plan, world=world, time_step_s=dt)
+    logger = _TrajectoryLogger(c, plan, world, behaviours, steps + 1)
+    folder = episode_dir(plan.index)
+    for modality in ("rgb", "depth", "instance"):
+        (out_dir / folder / modality).mkdir(parents=True, exist_ok=True)
+    for step in range(steps + 1):
+        t = step * dt
+        logger.log(step)
+        if step % capture_every == 0:
+            frame = step // capture_every
+            for cam, (uid, link) in zip(plan.cameras, mounts, strict=True):
+                view = camera_view(cam, mount_pose(c, uid, link))
+                shot = render(c, session.render_flag, view, world.uid_to_instance)
+                files = {}
+                for modality, array in (("rgb", shot.rgb), ("depth", shot.depth_m),
+                                        ("instance", shot.instance)):
+                    rel = f"{folder}/{modality}/{cam.name}_{frame:05d}.png"
+                    images.submit(modality, out_dir / rel, array)
+                    files[modality] = rel
+                record.frames.append(FrameRecord(
+                    frame=frame, time_s=t, camera=cam.name, files=files,
+                    width=view.width, height=view.height, K=view.K,
+                    cam_to_world=view.cam_to_world,
+                    boxes=visible_boxes(shot.instance, labeled, min_visible_px)))
+        if step == steps:
+            break
+        for behaviour in behaviours:
+            behaviour.step(t, dt)
+        p.stepSimulation(physicsClientId=c)
+    record.trajectories = logger.finish()
+    return record
+
+
+def _camera_mounts(client: int, plan: EpisodePlan, world: BuiltWorld):
+    mounts = []
+    for cam in plan.cameras:
+        if cam.mount == "world":
+            mounts.append((None, None))
+            continue
+        uid = world.uids[cam.mount]
+        mounts.append((uid, link_index(client, uid, cam.link) if cam.link else None))
+    return mounts
+
+
+class _TrajectoryLogger:
+    """Fills preallocated arrays with every body's state after each step."""
+
+    def __init__(self, client, plan, world, behaviours, n):
+        self.client = client
+        self.behaviours = behaviours
+        self.trajectories = []
+        for body in plan.bodies:
+            tr = Trajectory(
+                name=body.name, cls=body.cls,
+                instance_id=world.instance(body.name).instance_id,
+                position_m=np.zeros((n, 3)), orientation_xyzw=np.zeros((n, 4)),
+                linear_velocity_mps=np.zeros((n, 3)), angular_velocity_radps=np.zeros((n, 3)))
+            self.trajectories.append(tr)
+        self._controls: list[list] = [[] for _ in behaviours]
+
+    def log(self, step: int) -> None:
+        c = self.client
+        for tr, behaviour, controls in zip(self.trajectories, self.behaviours, self._controls,
+                                           strict=True):
+            pos, orn = p.getBasePositionAndOrientation(behaviour.uid, physicsClientId=c)
+            if behaviour.kinematic:
+                lin, ang = behaviour.velocity()
+            else:
+                lin, ang = p.getBaseVelocity(behaviour.uid, physicsClientId=c)
+            tr.position_m[step] = pos
+            tr.orientation_xyzw[step] = orn
+            tr.linear_velocity_mps[step] = lin
+            tr.angular_velocity_radps[step] = ang
+            controls.append(behaviour.control())
+
+    def finish(self) -> list[Trajectory]:
+        for tr, controls in zip(self.trajectories, self._controls, strict=True):
+            if any(ctl.steering_rad is not None for ctl in controls):
+                tr.steering_rad = np.array([ctl.steering_rad or 0.0 for ctl in controls])
+                tr.throttle = np.array([ctl.throttle or 0.0 for ctl in controls])
+            if any(ctl.joint_positions_rad is not None for ctl in controls):
+                tr.joint_positions_rad = [list(ctl.joint_positions_rad or ()) for ctl in controls]
+                tr.gripper_closed = np.array([bool(ctl.gripper_closed) for ctl in controls])
+        return self.trajectories

@@ -1,0 +1,1 @@
+"""Sampling: the seed tree, distributions, and turning a scenario into episode plans."""

@@ -1,0 +1,176 @@
+"""The sampled episode as plain data: what the world builder and behaviours consume.
+
+Nothing here touches PyBullet. Every value is concrete (distributions already drawn).
+Frames: world frame is right-handed, z up, metres. Driving roads run along +x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Vec3 = tuple[float, float, float]
+RGBA = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class RoadLayout:
+    """A straight multi-lane road along +x, centred on the dividing line y = 0.
+
+    Forward lanes (driving +x) lie at y < 0, lane 0 the rightmost (most negative y);
+    oncoming lanes (driving -x) lie at y > 0, numbered after the forward lanes from
+    the centre outwards. Outside the lanes on each side come a shoulder (parking
+    strip) and a raised sidewalk.
+    """
+
+    lanes: int
+    oncoming_lanes: int
+    lane_width_m: float
+    length_m: float
+    start_x_m: float
+    shoulder_width_m: float
+    sidewalk_width_m: float
+    kerb_height_m: float
+    marking_width_m: float
+    dash_length_m: float
+    dash_gap_m: float
+
+    @property
+    def end_x_m(self) -> float:
+        """x coordinate of the far end of the road."""
+        return self.start_x_m + self.length_m
+
+    @property
+    def total_lanes(self) -> int:
+        """Forward plus oncoming lanes."""
+        return self.lanes + self.oncoming_lanes
+
+    def lane_direction(self, lane: int) -> int:
+        """+1 for a forward lane (drives +x), -1 for an oncoming lane."""
+        self._check_lane(lane)
+        return 1 if lane < self.lanes else -1
+
+    def lane_centre_y_m(self, lane: int) -> float:
+        """y coordinate of a lane's centre line."""
+        self._check_lane(lane)
+        if lane < self.lanes:
+            return -(self.lanes - lane - 0.5) * self.lane_width_m
+        return (lane - self.lanes + 0.5) * self.lane_width_m
+
+    @property
+    def right_edge_y_m(self) -> float:
+        """y of the right edge of the carriageway (outer edge of lane 0)."""
+        return -self.lanes * self.lane_width_m
+
+    @property
+    def left_edge_y_m(self) -> float:
+        """y of the left edge of the carriageway (outer edge of the last oncoming lane)."""
+        return self.oncoming_lanes * self.lane_width_m
+
+    def shoulder_centre_y_m(self, side: str) -> float:
+        """y of the centre of the shoulder (parking strip) on ``side`` ('right' or 'left')."""
+        if side == "right":
+            return self.right_edge_y_m - self.shoulder_width_m / 2
+        return self.left_edge_y_m + self.shoulder_width_m / 2
+
+    def sidewalk_centre_y_m(self, side: str) -> float:
+        """y of the centre of the sidewalk on ``side`` ('right' or 'left')."""
+        if side == "right":
+            return self.right_edge_y_m - self.shoulder_width_m - self.sidewalk_width_m / 2
+        return self.left_edge_y_m + self.shoulder_width_m + self.sidewalk_width_m / 2
+
+    def _check_lane(self, lane: int) -> None:
+        if not 0 <= lane < self.total_lanes:
+            raise ValueError(f"lane {lane} outside 0..{self.total_lanes - 1}")
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """A table whose top is at ``top_z_m``; objects are placed in the work area.
+
+    The arm's base stands at ``arm_base_m``. ``work_area_m`` is ((xmin, xmax), (ymin,
+    ymax)) on the table top, ``place_area_m`` likewise for where the target is put down.
+    """
+
+    top_z_m: float
+    centre_m: Vec3
+    work_area_m: tuple[tuple[float, float], tuple[float, float]]
+    place_area_m: tuple[tuple[float, float], tuple[float, float]]
+    arm_base_m: Vec3
+
+
+@dataclass(frozen=True)
+class BodyPlan:
+    """One body to create: where, what, how it looks and what drives it.
+
+    ``position_m`` is the base position in the world frame with z the height of the
+    bottom of the body above the ground (or table top) it stands on; ``yaw_deg`` is the
+    heading about world z. ``behaviour`` names a registered behaviour; its concrete
+    parameters are in ``behaviour_params``. ``labeled`` bodies get boxes and COCO entries.
+    """
+
+    name: str
+    group: str
+    cls: str
+    asset: str
+    position_m: Vec3
+    yaw_deg: float
+    scale: float
+    colour_rgba: RGBA | None
+    behaviour: str
+    behaviour_params: Mapping[str, Any] = field(default_factory=dict)
+    labeled: bool = True
+    mass_kg: float | None = None
+
+
+@dataclass(frozen=True)
+class CameraPlan:
+    """A camera: mounted in the world or on an actor (optionally one of its links).
+
+    ``position_m`` and ``look_at_m`` / ``rpy_deg`` are in the mount's frame (the world
+    frame for ``mount == "world"``). ``fov_deg`` is the vertical field of view.
+    """
+
+    name: str
+    mount: str
+    link: str | None
+    position_m: Vec3
+    look_at_m: Vec3 | None
+    rpy_deg: Vec3 | None
+    fov_deg: float
+    near_m: float
+    far_m: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class PhysicsPlan:
+    """Concrete physics settings for one episode."""
+
+    time_step_s: float
+    gravity_mps2: float
+    solver_iterations: int
+    substeps: int
+
+
+@dataclass(frozen=True)
+class EpisodePlan:
+    """Everything needed to build, simulate and render one episode.
+
+    ``sampled`` maps the flat field path of every value drawn from a distribution
+    to the value drawn (this is what ``episodes.parquet`` records).
+    """
+
+    index: int
+    seed: int
+    domain: str
+    duration_s: float
+    capture_rate_hz: float
+    physics: PhysicsPlan
+    road: RoadLayout | None
+    table: TableLayout | None
+    bodies: tuple[BodyPlan, ...]
+    cameras: tuple[CameraPlan, ...]
+    sampled: Mapping[str, Any]

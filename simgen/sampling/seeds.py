@@ -1,0 +1,44 @@
+"""The seed tree: one root seed per run, one generator per episode.
+
+Episode ``i`` of a run with root seed ``r`` draws from
+``SeedSequence(r, spawn_key=(i,))``, the same sequence ``SeedSequence(r).spawn(n)[i]``
+gives, so episodes are independent of how many there are and of which worker runs
+them. Within an episode, separate child streams serve scenario sampling and
+behaviours so that adding a draw to one does not shift the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EpisodeSeeds:
+    """The generators of one episode, derived from (root seed, episode index)."""
+
+    index: int
+    seed: int
+    sampling: np.random.Generator
+    behaviour: np.random.Generator
+
+
+def episode_sequence(root_seed: int, index: int) -> np.random.SeedSequence:
+    """The seed sequence of episode ``index`` under ``root_seed``."""
+    return np.random.SeedSequence(root_seed, spawn_key=(index,))
+
+
+def episode_seeds(root_seed: int, index: int) -> EpisodeSeeds:
+    """Fresh generators for episode ``index``; ``seed`` is a 63-bit summary for the record."""
+    seq = episode_sequence(root_seed, index)
+    sampling_seq, behaviour_seq = seq.spawn(2)
+    seed = int(seq.generate_state(2, dtype=np.uint32).astype(np.uint64) @ [1 << 31, 1]) & (
+        (1 << 63) - 1
+    )
+    return EpisodeSeeds(
+        index=index,
+        seed=seed,
+        sampling=np.random.Generator(np.random.PCG64(sampling_seq)),
+        behaviour=np.random.Generator(np.random.PCG64(behaviour_seq)),
+    )

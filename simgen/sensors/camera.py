@@ -1,0 +1,133 @@
+"""Camera geometry: poses, intrinsics and the OpenGL matrices PyBullet renders with.
+
+Conventions (documented in the README):
+- The camera frame is OpenCV's: x right, y down, z forward (optical axis).
+- ``K`` maps camera-frame points to pixel coordinates whose integer values are pixel
+  centres, with (0, 0) the centre of the top-left pixel.
+- ``cam_to_world`` is the 4x4 transform taking camera-frame points to the world frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simgen.sampling.scene import CameraPlan
+from simgen.world.bullet import p
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """A camera at one instant: its pose, intrinsics and PyBullet render matrices."""
+
+    name: str
+    width: int
+    height: int
+    near_m: float
+    far_m: float
+    K: np.ndarray  # 3x3
+    cam_to_world: np.ndarray  # 4x4, OpenCV camera frame -> world
+    view_gl: tuple[float, ...]  # column-major 4x4, for getCameraImage
+    proj_gl: tuple[float, ...]
+
+
+def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
+    """Pinhole K for a vertical field of view and square pixels."""
+    f = (height / 2) / math.tan(math.radians(fov_deg) / 2)
+    return np.array([[f, 0, width / 2 - 0.5], [0, f, height / 2 - 0.5], [0, 0, 1]])
+
+
+def projection_gl(width: int, height: int, fov_deg: float, near: float, far: float):
+    """The OpenGL perspective matrix (column-major tuple) matching ``intrinsics``."""
+    t = 1 / math.tan(math.radians(fov_deg) / 2)
+    aspect = width / height
+    m = np.array([
+        [t / aspect, 0, 0, 0],
+        [0, t, 0, 0],
+        [0, 0, (far + near) / (near - far), 2 * far * near / (near - far)],
+        [0, 0, -1, 0],
+    ])
+    return tuple(m.T.ravel())
+
+
+def look_at_rotation(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """World-from-camera rotation (OpenCV axes as columns) looking from eye to target."""
+    forward = target - eye
+    forward = forward / np.linalg.norm(forward)
+    right = np.cross(forward, up)
+    if np.linalg.norm(right) < 1e-6:  # looking along "up": any perpendicular will do
+        right = np.cross(forward, np.array([1.0, 0, 0]) if abs(forward[0]) < 0.9
+                         else np.array([0, 1.0, 0]))
+    right = right / np.linalg.norm(right)
+    down = np.cross(forward, right)
+    return np.column_stack([right, down, forward])
+
+
+def rpy_rotation(rpy_deg) -> np.ndarray:
+    """World-from-camera rotation for a camera that at rpy = 0 looks along +x with z up."""
+    r, pitch, y = (math.radians(a) for a in rpy_deg)
+    cr, sr, cp, sp, cy, sy = (math.cos(r), math.sin(r), math.cos(pitch), math.sin(pitch),
+                              math.cos(y), math.sin(y))
+    rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
+    ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
+    rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+    body = rz @ ry @ rx  # columns: forward, left, up of the camera body
+    forward, left, up = body[:, 0], body[:, 1], body[:, 2]
+    return np.column_stack([-left, -up, forward])
+
+
+def view_gl(cam_to_world: np.ndarray) -> tuple[float, ...]:
+    """The OpenGL view matrix (column-major tuple) for an OpenCV camera-to-world pose."""
+    gl_from_cv = np.diag([1.0, -1.0, -1.0, 1.0])  # GL camera: x right, y up, looks along -z
+    world_to_gl = gl_from_cv @ np.linalg.inv(cam_to_world)
+    return tuple(world_to_gl.T.ravel())
+
+
+def mount_pose(client: int, uid: int | None, link: int | None) -> np.ndarray:
+    """4x4 world pose of a mount: identity for the world, else a body's base or link frame."""
+    pose = np.eye(4)
+    if uid is None:
+        return pose
+    if link is None or link < 0:
+        pos, orn = p.getBasePositionAndOrientation(uid, physicsClientId=client)
+    else:
+        state = p.getLinkState(uid, link, computeForwardKinematics=True, physicsClientId=client)
+        pos, orn = state[4], state[5]
+    pose[:3, :3] = np.array(p.getMatrixFromQuaternion(orn)).reshape(3, 3)
+    pose[:3, 3] = pos
+    return pose
+
+
+def camera_view(plan: CameraPlan, mount: np.ndarray) -> CameraView:
+    """Place ``plan`` relative to its mount pose and derive every matrix."""
+    rot, origin = mount[:3, :3], mount[:3, 3]
+    eye = origin + rot @ np.asarray(plan.position_m)
+    if plan.look_at_m is not None:
+        target = origin + rot @ np.asarray(plan.look_at_m)
+        r_wc = look_at_rotation(eye, target, rot[:, 2])
+    else:
+        r_wc = rot @ rpy_rotation(plan.rpy_deg)
+    cam_to_world = np.eye(4)
+    cam_to_world[:3, :3] = r_wc
+    cam_to_world[:3, 3] = eye
+    return CameraView(
+        name=plan.name,
+        width=plan.width,
+        height=plan.height,
+        near_m=plan.near_m,
+        far_m=plan.far_m,
+        K=intrinsics(plan.width, plan.height, plan.fov_deg),
+        cam_to_world=cam_to_world,
+        view_gl=view_gl(cam_to_world),
+        proj_gl=projection_gl(plan.width, plan.height, plan.fov_deg, plan.near_m, plan.far_m),
+    )
+
+
+def project_points(view: CameraView, points_world: np.ndarray) -> np.ndarray:
+    """Pixel coordinates (N, 2) of world points (N, 3) in front of the camera."""
+    world_to_cam = np.linalg.inv(view.cam_to_world)
+    pts = (world_to_cam[:3, :3] @ np.asarray(points_world).T).T + world_to_cam[:3, 3]
+    uvw = (view.K @ pts.T).T
+    return uvw[:, :2] / uvw[:, 2:3]

@@ -1,0 +1,48 @@
+"""Rendering one camera: RGB, metric depth and instance ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simgen.sensors.camera import CameraView
+from simgen.world.bullet import p
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    """Raw images of one camera at one instant.
+
+    ``depth_m`` is z-depth along the optical axis in metres (0 where nothing was hit,
+    i.e. the far plane); ``instance`` holds instance ids (0 = background).
+    """
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    depth_m: np.ndarray  # (H, W) float32
+    instance: np.ndarray  # (H, W) uint16
+
+
+def depth_buffer_to_metres(buffer: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Invert the perspective depth buffer (in [0, 1]) to z-depth in metres; far plane -> 0."""
+    buffer = buffer.astype(np.float64)
+    z = far * near / (far - (far - near) * buffer)
+    z[buffer >= 1.0] = 0.0
+    return z.astype(np.float32)
+
+
+def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.ndarray):
+    """Render ``view`` and map PyBullet's segmentation (body uids) to instance ids."""
+    _, _, rgba, depth, seg = p.getCameraImage(
+        view.width, view.height, view.view_gl, view.proj_gl, renderer=render_flag,
+        physicsClientId=client)
+    rgba = np.asarray(rgba, dtype=np.uint8).reshape(view.height, view.width, 4)
+    depth = np.asarray(depth, dtype=np.float32).reshape(view.height, view.width)
+    seg = np.asarray(seg, dtype=np.int64).reshape(view.height, view.width)
+    # Segmentation holds the body uid (-1 for none); shift by one to index the lookup table.
+    seg = np.clip(seg + 1, 0, len(uid_to_instance) - 1)
+    return RenderedFrame(
+        rgb=np.ascontiguousarray(rgba[:, :, :3]),
+        depth_m=depth_buffer_to_metres(depth, view.near_m, view.far_m),
+        instance=uid_to_instance[seg],
+    )

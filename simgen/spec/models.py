@@ -1,0 +1,393 @@
+"""The scenario format as pydantic models (unknown keys rejected everywhere).
+
+Fields ending in ``_m``, ``_deg``, ``_s``, ``_mps``, ``_hz`` carry their unit in
+their name. Fields typed ``Number``/``Integer``/``Category`` accept a distribution.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simgen.catalog import ASSETS
+from simgen.errors import did_you_mean
+from simgen.spec.distributions import Category, Const, Integer, Number, one_of
+
+#: Named colours a scenario may use (RGB in 0..1); a colour may also be [r, g, b].
+COLOURS: dict[str, tuple[float, float, float]] = {
+    "red": (0.75, 0.08, 0.08),
+    "blue": (0.1, 0.2, 0.7),
+    "white": (0.92, 0.92, 0.92),
+    "black": (0.06, 0.06, 0.06),
+    "silver": (0.7, 0.72, 0.75),
+    "grey": (0.4, 0.4, 0.42),
+    "yellow": (0.95, 0.8, 0.1),
+    "green": (0.1, 0.5, 0.15),
+    "orange": (0.95, 0.45, 0.05),
+    "brown": (0.45, 0.28, 0.12),
+    "purple": (0.4, 0.15, 0.55),
+    "cyan": (0.1, 0.7, 0.8),
+    "beige": (0.85, 0.78, 0.62),
+    "pink": (0.95, 0.55, 0.7),
+}
+
+
+class StrictModel(BaseModel):
+    """Base for every spec model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
+    )
+
+
+def _check_colour(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in COLOURS:
+            raise ValueError(f"unknown colour {value!r}{did_you_mean(value, COLOURS)}; "
+                             f"use a name ({', '.join(COLOURS)}) or [r, g, b] in 0..1")
+        return value
+    if (isinstance(value, list | tuple) and len(value) == 3
+            and all(isinstance(c, int | float) and not isinstance(c, bool) and 0 <= c <= 1
+                    for c in value)):
+        return tuple(float(c) for c in value)
+    raise ValueError(f"a colour is a name or [r, g, b] with components in 0..1, got {value!r}")
+
+
+def _check_asset(value: Any) -> str:
+    if isinstance(value, str) and value.endswith(".urdf"):
+        return value
+    if not isinstance(value, str) or value not in ASSETS:
+        raise ValueError(f"unknown asset {value!r}{did_you_mean(str(value), ASSETS)} "
+                         "(an asset id from the catalog, or a path to a .urdf file)")
+    return value
+
+
+Colour = Category(_check_colour, {"anyOf": [
+    {"enum": list(COLOURS)},
+    {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1},
+     "minItems": 3, "maxItems": 3}]})
+Asset = Category(_check_asset, {"type": "string", "description": "catalog id or path to .urdf"})
+Side = Category(one_of(("right", "left"), "side"), {"enum": ["right", "left"]})
+Direction = Category(lambda v: _check_direction(v), {"enum": [1, -1]})
+
+
+def _check_direction(value: Any) -> int:
+    if value not in (1, -1) or isinstance(value, bool):
+        raise ValueError(f"direction is 1 or -1, got {value!r}")
+    return int(value)
+
+
+Vec3 = tuple[Number(), Number(), Number()]
+
+
+class Physics(StrictModel):
+    """Physics engine settings (sampled per episode)."""
+
+    time_step_s: Number(gt=0, le=0.05) = 1 / 240
+    gravity_mps2: Number() = -9.81
+    solver_iterations: Integer(ge=1, le=1000) = 50
+    substeps: Integer(ge=0, le=32) = 0
+
+
+class Capture(StrictModel):
+    """How often and at which size frames are captured (fixed for a run)."""
+
+    rate_hz: float = Field(10.0, gt=0, le=240)
+    width: int = Field(640, ge=16, le=4096)
+    height: int = Field(480, ge=16, le=4096)
+
+
+class Labels(StrictModel):
+    """Which objects get 2D boxes."""
+
+    min_visible_px: int = Field(20, ge=1)
+
+
+class Camera(StrictModel):
+    """A camera fixed in the world or mounted on an actor (optionally on one of its links).
+
+    ``position_m`` and ``look_at_m`` / ``rpy_deg`` are in the mount's frame: the world
+    frame for ``mount: world``, else the actor's base (or link) frame (x forward, z up).
+    ``rpy_deg`` rotates the camera from looking along +x with z up. ``fov_deg`` is vertical.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    mount: str = "world"
+    link: str | None = None
+    position_m: Vec3
+    look_at_m: Vec3 | None = None
+    rpy_deg: Vec3 | None = None
+    fov_deg: Number(gt=1, lt=179) = 60.0
+    near_m: Number(gt=0) = 0.1
+    far_m: Number(gt=0) = 100.0
+
+    @model_validator(mode="after")
+    def _one_orientation(self) -> Camera:
+        if (self.look_at_m is None) == (self.rpy_deg is None):
+            raise ValueError("give exactly one of look_at_m or rpy_deg")
+        if isinstance(self.near_m, Const) and isinstance(self.far_m, Const):
+            if self.far_m.value <= self.near_m.value:
+                raise ValueError("far_m must be greater than near_m")
+        return self
+
+
+class Road(StrictModel):
+    """A straight road along +x: forward lanes at y < 0, oncoming lanes at y > 0."""
+
+    lanes: Integer(ge=1, le=8) = 3
+    oncoming_lanes: Integer(ge=0, le=8) = 1
+    lane_width_m: Number(ge=2.0, le=6.0) = 3.5
+    length_m: Number(ge=20, le=2000) = 220.0
+    start_x_m: Number() = -40.0
+    shoulder_width_m: Number(ge=0, le=6) = 2.5
+    sidewalk_width_m: Number(ge=0.5, le=10) = 3.0
+    kerb_height_m: Number(ge=0, le=0.4) = 0.15
+    marking_width_m: Number(gt=0, le=0.5) = 0.15
+    dash_length_m: Number(gt=0) = 3.0
+    dash_gap_m: Number(gt=0) = 6.0
+
+
+class Table(StrictModel):
+    """The robotics table; the arm stands at its near edge, objects go in the work area.
+
+    Areas are ``[[xmin, xmax], [ymin, ymax]]`` in the world frame on the table top.
+    """
+
+    asset: Asset = "table"
+    work_area_m: tuple[tuple[float, float], tuple[float, float]] = ((0.38, 0.65), (-0.25, 0.22))
+    place_area_m: tuple[tuple[float, float], tuple[float, float]] = ((0.3, 0.5), (0.3, 0.42))
+
+
+Region = Literal["lane", "shoulder", "sidewalk", "table", "area"]
+
+
+class Placement(StrictModel):
+    """Where a group's bodies are put.
+
+    - ``lane``: on a lane centre (``lane`` index, any lane when absent), ``x_m`` along it;
+      facing the lane's direction.
+    - ``shoulder`` / ``sidewalk``: on that strip of the road's ``side``, ``x_m`` along it.
+    - ``table``: in the table's work area (or at ``x_m``/``y_m`` when given), on its top.
+    - ``area``: at ``x_m``/``y_m`` in the world frame.
+    ``z_m`` lifts the bottom of the body above the surface of its region.
+    ``yaw_deg`` is added to the region's natural heading (a lane's direction of travel;
+    a random heading on the table). Bodies are kept ``min_spacing_m`` apart (centre to
+    centre) by rejection sampling.
+    """
+
+    region: Region
+    lane: Integer(ge=0) | None = None
+    side: Side = "right"
+    x_m: Number() | None = None
+    y_m: Number() | None = None
+    yaw_deg: Number() | None = None
+    z_m: Number(ge=0) | None = None
+    min_spacing_m: float = Field(1.0, ge=0)
+
+
+class LaneFollowSpec(StrictModel):
+    """Drive along the lane centre at ``speed_mps`` with a steering controller."""
+
+    kind: Literal["lane_follow"]
+    speed_mps: Number(ge=0, le=60) = 8.0
+    max_accel_mps2: Number(gt=0, le=15) = 3.0
+
+
+class ParkedSpec(StrictModel):
+    """A parked vehicle: never moves."""
+
+    kind: Literal["parked"]
+
+
+class StaticSpec(StrictModel):
+    """No behaviour: the body rests where placed (physics may still move it)."""
+
+    kind: Literal["static"]
+
+
+class WalkSpec(StrictModel):
+    """Walk along the sidewalk (``direction`` 1 walks towards +x)."""
+
+    kind: Literal["walk"]
+    speed_mps: Number(ge=0, le=4) = 1.4
+    direction: Direction = Field(default_factory=lambda: {"choice": [1, -1]})
+
+
+class CrossSpec(StrictModel):
+    """Wait at the kerb, then cross the road at ``start_s`` towards the other sidewalk."""
+
+    kind: Literal["cross"]
+    speed_mps: Number(ge=0.1, le=4) = 1.3
+    start_s: Number(ge=0) = 0.5
+
+
+class PickAndPlaceSpec(StrictModel):
+    """Pick a random object (from ``target_group``, or any labeled object) and place it."""
+
+    kind: Literal["pick_and_place"]
+    target_group: str | None = None
+    start_s: Number(ge=0) = 0.2
+    lift_height_m: Number(gt=0, le=0.5) = 0.15
+
+
+BehaviourSpec = Annotated[
+    LaneFollowSpec | ParkedSpec | StaticSpec | WalkSpec | CrossSpec | PickAndPlaceSpec,
+    Field(discriminator="kind"),
+]
+
+#: Behaviours that need a road, and those that need a table.
+DRIVING_BEHAVIOURS = ("lane_follow", "parked", "walk", "cross")
+ROBOTICS_BEHAVIOURS = ("pick_and_place",)
+
+
+class BodyGroup(StrictModel):
+    """``count`` bodies of one class: asset, placement, scale, colour and behaviour.
+
+    A group of one is named ``name``; larger groups name bodies ``name_0``, ``name_1``...
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    cls: str = Field(alias="class", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    asset: Asset
+    count: Integer(ge=0, le=500) = 1
+    placement: Placement
+    scale: Number(gt=0, le=100) = 1.0
+    colour: Colour | None = None
+    behaviour: BehaviourSpec = Field(default_factory=lambda: StaticSpec(kind="static"))
+    labeled: bool = True
+    mass_kg: Number(gt=0) | None = None
+
+
+class World(StrictModel):
+    """The world: a road (driving) or a table (robotics), the ego or arm, and body groups."""
+
+    road: Road | None = None
+    table: Table | None = None
+    ego: BodyGroup | None = None
+    arm: BodyGroup | None = None
+    actors: list[BodyGroup] = Field(default_factory=list)
+    objects: list[BodyGroup] = Field(default_factory=list)
+
+    def groups(self) -> list[tuple[str, BodyGroup]]:
+        """Every body group with its field path, in build order."""
+        out: list[tuple[str, BodyGroup]] = []
+        if self.ego is not None:
+            out.append(("world.ego", self.ego))
+        if self.arm is not None:
+            out.append(("world.arm", self.arm))
+        out += [(f"world.actors[{i}]", g) for i, g in enumerate(self.actors)]
+        out += [(f"world.objects[{i}]", g) for i, g in enumerate(self.objects)]
+        return out
+
+
+class Scenario(StrictModel):
+    """A scenario: a family of worlds to sample episodes from, and how to capture them."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    domain: Literal["driving", "robotics"]
+    seed: int = Field(0, ge=0, lt=2**63)
+    episodes: int = Field(1, ge=1, le=10_000_000)
+    duration_s: Number(gt=0, le=3600) = 5.0
+    physics: Physics = Field(default_factory=Physics)
+    capture: Capture = Field(default_factory=Capture)
+    renderer: Literal["auto", "egl", "tiny"] = "auto"
+    labels: Labels = Field(default_factory=Labels)
+    cameras: list[Camera] = Field(min_length=1)
+    world: World
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_camera_names(cls, cameras: list[Camera]) -> list[Camera]:
+        names = [c.name for c in cameras]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
+        return cameras
+
+    def classes(self) -> list[str]:
+        """Labeled class names in order of first appearance (COCO category order)."""
+        out: list[str] = []
+        for _, group in self.world.groups():
+            if group.labeled and group.cls not in out:
+                out.append(group.cls)
+        return out
+
+
+def cross_field_problems(s: Scenario, scenario_dir: Path):
+    """Yield (loc, message) for rules that involve more than one field."""
+    w = s.world
+    if s.domain == "driving":
+        if w.road is None:
+            yield ("world", "road"), "a driving scenario needs a road"
+        if w.ego is None:
+            yield ("world", "ego"), "a driving scenario needs an ego vehicle"
+        if w.table is not None:
+            yield ("world", "table"), "a table belongs to a robotics scenario"
+    else:
+        if w.table is None:
+            yield ("world", "table"), "a robotics scenario needs a table"
+        if w.arm is None:
+            yield ("world", "arm"), "a robotics scenario needs an arm"
+        if w.road is not None:
+            yield ("world", "road"), "a road belongs to a driving scenario"
+    for single in ("ego", "arm"):
+        group = getattr(w, single)
+        if group is not None and group.count != Const(1):
+            yield ("world", single, "count"), f"the {single} is one body: count must be 1"
+    names: dict[str, tuple] = {}
+    for path, group in w.groups():
+        loc = _path_to_loc(path)
+        if group.name in names:
+            yield loc + ("name",), f"group name {group.name!r} is used twice"
+        names[group.name] = loc
+        kind = group.behaviour.kind
+        if kind in DRIVING_BEHAVIOURS and s.domain != "driving":
+            yield loc + ("behaviour", "kind"), f"behaviour {kind!r} needs a driving scenario"
+        if kind in ROBOTICS_BEHAVIOURS and s.domain != "robotics":
+            yield loc + ("behaviour", "kind"), f"behaviour {kind!r} needs a robotics scenario"
+        region = group.placement.region
+        if region in ("lane", "shoulder", "sidewalk") and s.domain != "driving":
+            yield loc + ("placement", "region"), f"region {region!r} needs a road"
+        if region == "table" and s.domain != "robotics":
+            yield loc + ("placement", "region"), "region 'table' needs a table"
+        if region == "area" and (group.placement.x_m is None or group.placement.y_m is None):
+            yield loc + ("placement",), "region 'area' needs x_m and y_m"
+        if isinstance(group.asset, Const) and group.asset.value.endswith(".urdf"):
+            if not Path(resolve_asset_path(group.asset.value, scenario_dir)).is_file():
+                yield loc + ("asset",), f"asset file {group.asset.value!r} not found"
+        if kind == "pick_and_place":
+            target = group.behaviour.target_group
+            objects = [g.name for g in w.objects]
+            if target is not None and target not in objects:
+                yield (loc + ("behaviour", "target_group"),
+                       f"no object group {target!r}{did_you_mean(target, objects)}")
+    actors = {g.name: g for _, g in w.groups()}
+    for i, cam in enumerate(s.cameras):
+        if cam.mount != "world" and cam.mount not in actors:
+            yield (("cameras", i, "mount"),
+                   f"unknown mount {cam.mount!r}{did_you_mean(cam.mount, ['world', *actors])}; "
+                   "use 'world' or the name of a group with one body")
+        elif cam.mount in actors and actors[cam.mount].count != Const(1):
+            yield ("cameras", i, "mount"), f"group {cam.mount!r} needs count 1 to carry a camera"
+        if cam.link is not None and cam.mount == "world":
+            yield ("cameras", i, "link"), "a link needs a mount on an actor"
+
+
+def _path_to_loc(path: str) -> tuple:
+    loc: list = []
+    for part in path.replace("]", "").split("."):
+        name, _, index = part.partition("[")
+        loc.append(name)
+        if index:
+            loc.append(int(index))
+    return tuple(loc)
+
+
+def resolve_asset_path(asset: str, scenario_dir: Path) -> str:
+    """Catalog ids stay as they are; a relative .urdf path becomes absolute."""
+    if asset in ASSETS:
+        return asset
+    path = Path(asset)
+    return str(path if path.is_absolute() else (scenario_dir / path).resolve())

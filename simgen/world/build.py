@@ -1,0 +1,262 @@
+"""Build an episode's world in PyBullet from its plan.
+
+The plan is plain data (``simgen.sampling.scene``); this module is the only place
+that turns it into bodies. Every body gets an instance id (1, 2, ... in creation
+order; 0 is the background) that the segmentation images use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from simgen.catalog import ASSETS, AssetEntry
+from simgen.errors import SimgenError
+from simgen.sampling.scene import BodyPlan, EpisodePlan, RoadLayout, TableLayout
+from simgen.world.bullet import p
+
+#: Behaviours whose bodies are moved kinematically or are anchored (loaded fixed-base).
+FIXED_BASE_BEHAVIOURS = ("lane_follow", "parked", "walk", "cross", "pick_and_place")
+#: Asset kinds that are always fixed-base.
+FIXED_BASE_KINDS = ("vehicle", "pedestrian", "arm", "furniture")
+
+#: Longest visual tile of large surfaces (see ``_Builder.box``).
+TILE_M = 20.0
+ASPHALT = (0.22, 0.22, 0.24, 1.0)
+SHOULDER = (0.28, 0.28, 0.29, 1.0)
+SIDEWALK = (0.62, 0.61, 0.58, 1.0)
+GRASS = (0.28, 0.42, 0.2, 1.0)
+FLOOR = (0.55, 0.52, 0.48, 1.0)
+WHITE_PAINT = (0.95, 0.95, 0.92, 1.0)
+YELLOW_PAINT = (0.95, 0.75, 0.1, 1.0)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One body in the built world: its instance id, PyBullet uid, name and class.
+
+    ``labeled`` instances are objects that get boxes; the others are scene "stuff"
+    (ground, road, markings, table) or bodies the scenario marked unlabeled.
+    """
+
+    instance_id: int
+    uid: int
+    name: str
+    cls: str
+    labeled: bool
+    asset: str
+
+
+@dataclass(frozen=True)
+class BuiltWorld:
+    """The bodies of one episode and the lookup table from PyBullet uid to instance id."""
+
+    instances: tuple[Instance, ...]
+    uids: dict[str, int]
+    uid_to_instance: np.ndarray  # indexed by uid + 1 (so that -1, "no body", maps to 0)
+
+    def instance(self, name: str) -> Instance:
+        """The instance of a planned body by name."""
+        return next(i for i in self.instances if i.name == name)
+
+
+class _Builder:
+    def __init__(self, client: int):
+        self.client = client
+        self.instances: list[Instance] = []
+
+    def register(self, uid: int, name: str, cls: str, labeled: bool, asset: str) -> None:
+        self.instances.append(Instance(len(self.instances) + 1, uid, name, cls, labeled, asset))
+
+    def box(self, name: str, cls: str, centre, half_extents, rgba, collide=True,
+            tile_m: float | None = None) -> int:
+        """A static box (stuff); visual-only when ``collide`` is False.
+
+        With ``tile_m`` the visual is split into tiles at most that long in x and y:
+        llvmpipe's EGL rasteriser mis-draws very large triangles that cross the near
+        plane, letting what lies beneath show through.
+        """
+        c = self.client
+        if tile_m is None:
+            vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half_extents, physicsClientId=c)
+        else:
+            nx = max(int(np.ceil(2 * half_extents[0] / tile_m)), 1)
+            ny = max(int(np.ceil(2 * half_extents[1] / tile_m)), 1)
+            hx, hy = half_extents[0] / nx, half_extents[1] / ny
+            offsets = [(-half_extents[0] + (2 * i + 1) * hx, -half_extents[1] + (2 * j + 1) * hy,
+                        0.0) for i in range(nx) for j in range(ny)]
+            vis = p.createVisualShapeArray(
+                shapeTypes=[p.GEOM_BOX] * len(offsets),
+                halfExtents=[(hx, hy, half_extents[2])] * len(offsets),
+                visualFramePositions=offsets, physicsClientId=c)
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half_extents, physicsClientId=c) \
+            if collide else -1
+        uid = p.createMultiBody(0, col, vis, basePosition=centre, physicsClientId=c)
+        # Matte: the EGL renderer's per-vertex specular highlight shows tile seams.
+        p.changeVisualShape(uid, -1, rgbaColor=rgba, specularColor=(0, 0, 0), physicsClientId=c)
+        self.register(uid, name, cls, False, "")
+        return uid
+
+    def boxes(self, name: str, cls: str, centres, half_extents, rgba) -> int:
+        """Many visual-only boxes as one static body (lane markings)."""
+        c = self.client
+        n = len(centres)
+        # (createVisualShapeArray's rgbaColors argument crashes PyBullet 3.2.7: colour after.)
+        vis = p.createVisualShapeArray(
+            shapeTypes=[p.GEOM_BOX] * n, halfExtents=half_extents,
+            visualFramePositions=centres, physicsClientId=c)
+        uid = p.createMultiBody(0, -1, vis, basePosition=(0, 0, 0), physicsClientId=c)
+        p.changeVisualShape(uid, -1, rgbaColor=rgba, physicsClientId=c)
+        self.register(uid, name, cls, False, "")
+        return uid
+
+    def ground(self, rgba, top_z_m: float = 0.0) -> None:
+        """A large static slab whose top surface is at ``top_z_m``."""
+        uid = self.box("ground", "ground", (0, 0, top_z_m - 0.05), (300, 300, 0.05), rgba,
+                       tile_m=4 * TILE_M)
+        p.changeDynamics(uid, -1, lateralFriction=1.0, physicsClientId=self.client)
+
+
+def build_world(client: int, plan: EpisodePlan) -> BuiltWorld:
+    """Create every body of ``plan`` in the (freshly reset) client and index them."""
+    b = _Builder(client)
+    if plan.road is not None:
+        b.ground(GRASS, top_z_m=-0.03)  # below the road slab, so it cannot show through
+        _build_road(b, plan.road)
+    else:
+        b.ground(FLOOR)
+    if plan.table is not None:
+        _build_table(b, plan.table)
+    uids: dict[str, int] = {}
+    for body in plan.bodies:
+        uid = load_body(client, body)
+        uids[body.name] = uid
+        b.register(uid, body.name, body.cls, body.labeled, body.asset)
+    lut = np.zeros(max(i.uid for i in b.instances) + 2, dtype=np.uint16)
+    for inst in b.instances:
+        lut[inst.uid + 1] = inst.instance_id
+    return BuiltWorld(tuple(b.instances), uids, lut)
+
+
+def _build_road(b: _Builder, road: RoadLayout) -> None:
+    x0, length = road.start_x_m, road.length_m
+    xc = x0 + length / 2
+    top = 0.0
+    y_right, y_left = road.right_edge_y_m, road.left_edge_y_m
+    width = y_left - y_right
+    # The carriageway is a thin slab whose top is the ground level z = 0 (vehicles drive on it).
+    b.box("road", "road", (xc, (y_left + y_right) / 2, top - 0.05),
+          (length / 2, width / 2, 0.05 - 0.002), ASPHALT, tile_m=TILE_M)
+    for side, sign in (("right", -1), ("left", 1)):
+        edge = y_right if side == "right" else y_left
+        if road.shoulder_width_m > 0:
+            b.box(f"shoulder_{side}", "road", (xc, edge + sign * road.shoulder_width_m / 2,
+                                                top - 0.05),
+                  (length / 2, road.shoulder_width_m / 2, 0.05 - 0.001), SHOULDER, tile_m=TILE_M)
+        kerb = edge + sign * road.shoulder_width_m
+        h = max(road.kerb_height_m, 0.01)
+        b.box(f"sidewalk_{side}", "sidewalk",
+              (xc, kerb + sign * road.sidewalk_width_m / 2, h / 2 - 0.002),
+              (length / 2, road.sidewalk_width_m / 2, h / 2), SIDEWALK, tile_m=TILE_M)
+    _build_markings(b, road)
+
+
+def _build_markings(b: _Builder, road: RoadLayout) -> None:
+    z = 0.002
+    hw = road.marking_width_m / 2
+    x0, x1 = road.start_x_m, road.end_x_m
+    half_len = road.length_m / 2
+    # Edge lines (white, solid) on both outer edges of the carriageway.
+    solid_centres = [((x0 + x1) / 2, y, z)
+                     for y in (road.right_edge_y_m + hw, road.left_edge_y_m - hw)]
+    b.boxes("edge_lines", "lane_marking", solid_centres, [(half_len, hw, 0.002)] * 2, WHITE_PAINT)
+    if road.oncoming_lanes > 0:  # double yellow centre line between the two directions
+        b.boxes("centre_line", "lane_marking",
+                [((x0 + x1) / 2, -2 * hw, z), ((x0 + x1) / 2, 2 * hw, z)],
+                [(half_len, hw, 0.002)] * 2, YELLOW_PAINT)
+    dividers = [-(i * road.lane_width_m) for i in range(1, road.lanes)]
+    dividers += [i * road.lane_width_m for i in range(1, road.oncoming_lanes)]
+    period = road.dash_length_m + road.dash_gap_m
+    n_dash = max(int(road.length_m // period), 1)
+    centres = [(x0 + k * period + road.dash_length_m / 2, y, z)
+               for y in dividers for k in range(n_dash)]
+    # createVisualShapeArray takes a bounded number of shapes: chunk the dashes.
+    for start in range(0, len(centres), 64):
+        chunk = centres[start:start + 64]
+        b.boxes(f"lane_dashes_{start // 64}", "lane_marking", chunk,
+                [(road.dash_length_m / 2, hw, 0.002)] * len(chunk), WHITE_PAINT)
+
+
+def _build_table(b: _Builder, table: TableLayout) -> None:
+    entry = ASSETS["table"]
+    uid = p.loadURDF(str(entry.file()), basePosition=table.centre_m, useFixedBase=True,
+                     globalScaling=entry.base_scale, physicsClientId=b.client)
+    b.register(uid, "table", "table", False, "table")
+
+
+def asset_entry(asset: str) -> AssetEntry | None:
+    """The catalog entry of an asset id, or None for a user's own .urdf path."""
+    return ASSETS.get(asset)
+
+
+def load_body(client: int, body: BodyPlan) -> int:
+    """Load one planned body, scaled, coloured and placed with its bottom at ``position_m`` z.
+
+    Arms are anchored by their base origin; every other body by the centre of its
+    axis-aligned bounding box in x/y and its lowest point in z.
+    """
+    entry = asset_entry(body.asset)
+    path = entry.file() if entry is not None else Path(body.asset)
+    kind = entry.kind if entry is not None else "object"
+    scale = (entry.base_scale if entry is not None else 1.0) * body.scale
+    fixed = kind in FIXED_BASE_KINDS or body.behaviour in FIXED_BASE_BEHAVIOURS
+    orn = p.getQuaternionFromEuler((0, 0, math.radians(body.yaw_deg)))
+    try:
+        uid = p.loadURDF(str(path), basePosition=(0, 0, 0), baseOrientation=orn,
+                         useFixedBase=fixed, globalScaling=scale,
+                         flags=p.URDF_USE_INERTIA_FROM_FILE, physicsClientId=client)
+    except p.error as exc:
+        raise SimgenError(f"{body.name}: could not load asset {body.asset!r} ({exc})") from None
+    x, y, z = body.position_m
+    if kind == "arm":
+        p.resetBasePositionAndOrientation(uid, (x, y, z), orn, physicsClientId=client)
+    else:
+        lo, hi = body_aabb(client, uid)
+        shift = (x - (lo[0] + hi[0]) / 2, y - (lo[1] + hi[1]) / 2, z - lo[2] + 0.001)
+        p.resetBasePositionAndOrientation(uid, shift, orn, physicsClientId=client)
+    if body.colour_rgba is not None:
+        links = entry.recolour_links if entry is not None else None
+        if links is None:
+            links = tuple(range(-1, p.getNumJoints(uid, physicsClientId=client)))
+        for link in links:
+            p.changeVisualShape(uid, link, rgbaColor=body.colour_rgba, physicsClientId=client)
+    if body.mass_kg is not None and not fixed:
+        p.changeDynamics(uid, -1, mass=body.mass_kg, physicsClientId=client)
+    return uid
+
+
+def body_aabb(client: int, uid: int) -> tuple[np.ndarray, np.ndarray]:
+    """World-frame axis-aligned bounds of a body over its base and all links."""
+    boxes = [p.getAABB(uid, link, physicsClientId=client)
+             for link in range(-1, p.getNumJoints(uid, physicsClientId=client))]
+    lo = np.min([bx[0] for bx in boxes], axis=0)
+    hi = np.max([bx[1] for bx in boxes], axis=0)
+    return lo, hi
+
+
+def link_index(client: int, uid: int, link_name: str) -> int:
+    """Index of the link called ``link_name`` (-1 for the base), or a clear error."""
+    names = {}
+    base = p.getBodyInfo(uid, physicsClientId=client)[0].decode()
+    names[base] = -1
+    for j in range(p.getNumJoints(uid, physicsClientId=client)):
+        names[p.getJointInfo(uid, j, physicsClientId=client)[12].decode()] = j
+    if link_name not in names:
+        from simgen.errors import did_you_mean
+
+        raise SimgenError(f"no link {link_name!r} on this body{did_you_mean(link_name, names)}; "
+                          f"links: {', '.join(names)}")
+    return names[link_name]

@@ -1,0 +1,86 @@
+"""The physics connection: one PyBullet client per ``PhysicsSession``, reused across episodes.
+
+The client id lives on the session object and is passed on every call; nothing here
+is module-global, so several sessions can coexist in one process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from simgen.errors import SimgenError
+from simgen.sampling.scene import PhysicsPlan
+from simgen.world.bullet import p, quiet_stdout
+
+RENDERERS = ("auto", "egl", "tiny")
+
+
+class PhysicsSession:
+    """A DIRECT PyBullet connection with the renderer chosen once at start.
+
+    ``renderer`` is ``"egl"`` (the eglRenderer plugin, hardware or Mesa software GL),
+    ``"tiny"`` (PyBullet's CPU TinyRenderer) or ``"auto"`` (EGL when the plugin loads,
+    else tiny). ``renderer_used`` says which one renders.
+    """
+
+    def __init__(self, renderer: str = "auto"):
+        if renderer not in RENDERERS:
+            raise SimgenError(f"unknown renderer {renderer!r}; choose from {', '.join(RENDERERS)}")
+        self.client = p.connect(p.DIRECT)
+        if self.client < 0:
+            raise SimgenError("could not start a PyBullet physics server")
+        self._plugin = -1
+        self.renderer_used = "tiny"
+        if renderer in ("auto", "egl"):
+            self._plugin = _load_egl(self.client)
+            if self._plugin >= 0:
+                self.renderer_used = "egl"
+            elif renderer == "egl":
+                self.close()
+                raise SimgenError(
+                    "renderer 'egl' requested but PyBullet's eglRenderer plugin did not load "
+                    "(no EGL library?); use renderer: auto or tiny"
+                )
+
+    @property
+    def render_flag(self) -> int:
+        """The ``renderer`` argument for ``getCameraImage``."""
+        return p.ER_BULLET_HARDWARE_OPENGL if self.renderer_used == "egl" else p.ER_TINY_RENDERER
+
+    def reset(self, physics: PhysicsPlan) -> None:
+        """Empty the world and apply an episode's physics settings."""
+        c = self.client
+        p.resetSimulation(physicsClientId=c)
+        p.setGravity(0, 0, physics.gravity_mps2, physicsClientId=c)
+        p.setPhysicsEngineParameter(
+            fixedTimeStep=physics.time_step_s,
+            numSolverIterations=physics.solver_iterations,
+            numSubSteps=physics.substeps,
+            deterministicOverlappingPairs=1,
+            physicsClientId=c,
+        )
+
+    def close(self) -> None:
+        """Unload the renderer plugin and disconnect (idempotent)."""
+        if self.client < 0:
+            return
+        with quiet_stdout():
+            if self._plugin >= 0:
+                p.unloadPlugin(self._plugin, physicsClientId=self.client)
+                self._plugin = -1
+            p.disconnect(physicsClientId=self.client)
+        self.client = -1
+
+    def __enter__(self) -> PhysicsSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _load_egl(client: int) -> int:
+    spec = importlib.util.find_spec("eglRenderer")
+    if spec is None or spec.origin is None:
+        return -1
+    with quiet_stdout():
+        return p.loadPlugin(spec.origin, "_eglRendererPlugin", physicsClientId=client)

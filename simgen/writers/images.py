@@ -1,0 +1,96 @@
+"""Image writers keyed by modality, encoding PNGs on background threads.
+
+OpenCV's encoder releases the GIL, so encoding overlaps with simulation and
+rendering on the main thread. Files are written under a temporary name and renamed,
+so an image on disk is always complete.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from simgen.errors import SimgenError
+
+#: Depth PNGs store millimetres in uint16: 0 = no surface within the far plane,
+#: 65535 = 65.535 m or farther.
+DEPTH_SCALE_MM_PER_M = 1000.0
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+
+
+def encode_rgb(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 -> the BGR array OpenCV writes."""
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def encode_depth(depth_m: np.ndarray) -> np.ndarray:
+    """Metres -> uint16 millimetres (rounded), saturating at 65535."""
+    mm = np.rint(depth_m.astype(np.float64) * DEPTH_SCALE_MM_PER_M)
+    return np.clip(mm, 0, 65535).astype(np.uint16)
+
+
+def encode_instance(instance: np.ndarray) -> np.ndarray:
+    """Instance ids are already uint16."""
+    return instance.astype(np.uint16, copy=False)
+
+
+#: Modality -> encoder producing what ``cv2.imwrite`` stores. Adding an image layer is
+#: adding an entry here (and passing its array to ``ImageWriter.submit``).
+IMAGE_ENCODERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "rgb": encode_rgb,
+    "depth": encode_depth,
+    "instance": encode_instance,
+}
+
+
+def decode_depth_png(path: str | Path) -> np.ndarray:
+    """Read a depth PNG back to metres (float32)."""
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return raw.astype(np.float32) / DEPTH_SCALE_MM_PER_M
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    ok, buf = cv2.imencode(".png", array, PNG_PARAMS)
+    if not ok:
+        raise SimgenError(f"could not encode {path}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buf.tobytes())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SimgenError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+class ImageWriter:
+    """Encodes and writes images on ``threads`` threads with a bounded backlog."""
+
+    def __init__(self, threads: int = 2, max_pending: int = 24):
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="png")
+        self._pending: deque[Future] = deque()
+        self._max_pending = max_pending
+
+    def submit(self, modality: str, path: Path, array: np.ndarray) -> None:
+        """Queue one image; blocks while the backlog is full (bounding memory)."""
+        encoded = IMAGE_ENCODERS[modality](array)
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_write_png, path, encoded))
+
+    def drain(self) -> None:
+        """Wait until every queued image is on disk (re-raising any write error)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Drain and stop the threads."""
+        try:
+            self.drain()
+        finally:
+            self._pool.shutdown(wait=True)
