@@ -27,13 +27,15 @@ TIME_LIMIT_S = 8.0
 WORK_AREA_M = ((0.35, 0.65), (-0.25, 0.25))
 PLACE_AREA_M = ((0.3, 0.5), (0.3, 0.42))
 ARM_URDF = {"panda": "franka_panda/panda.urdf", "kuka_iiwa": "kuka_iiwa/model.urdf"}
-#: pybullet_data file and globalScaling of each test object; "box" is a 5 cm createMultiBody box
+#: pybullet_data file, globalScaling and upright roll (rad) of each test object; "box" is a
+#: 5 cm createMultiBody box. The duck mesh is y-up: it stands when rolled +90 deg (at scale
+#: 0.8 it is then 7.3 x 5.3 cm across and 6.8 cm tall).
 OBJECTS = {
-    "cube": ("cube_small.urdf", 1.0),
-    "lego": ("lego/lego.urdf", 1.0),
-    "duck": ("duck_vhacd.urdf", 0.8),
-    "sphere": ("sphere_small.urdf", 1.0),
-    "box": (None, 1.0),
+    "cube": ("cube_small.urdf", 1.0, 0.0),
+    "lego": ("lego/lego.urdf", 1.0, 0.0),
+    "duck": ("duck_vhacd.urdf", 0.8, math.pi / 2),
+    "sphere": ("sphere_small.urdf", 1.0, 0.0),
+    "box": (None, 1.0, 0.0),
 }
 
 
@@ -79,7 +81,7 @@ def _base_position(client: int, uid: int) -> np.ndarray:
 
 
 def _load_object(client: int, kind: str) -> int:
-    path, scale = OBJECTS[kind]
+    path, scale, _ = OBJECTS[kind]
     if path is None:
         half = (0.025, 0.025, 0.025)
         shape = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=client)
@@ -88,9 +90,11 @@ def _load_object(client: int, kind: str) -> int:
     return p.loadURDF(path, (0, 0, 2), globalScaling=scale, physicsClientId=client)
 
 
-def _set_on_table(client: int, uid: int, centre_xy: tuple[float, float], yaw: float) -> None:
+def _set_on_table(
+    client: int, uid: int, centre_xy: tuple[float, float], roll: float, yaw: float
+) -> None:
     """Rest ``uid`` on the table top with its bounding-box centre at ``centre_xy``."""
-    orn = p.getQuaternionFromEuler((0.0, 0.0, yaw))
+    orn = p.getQuaternionFromEuler((roll, 0.0, yaw))
     p.resetBasePositionAndOrientation(uid, (0, 0, 2), orn, physicsClientId=client)
     lo, hi = p.getAABB(uid, -1, physicsClientId=client)
     base = (
@@ -187,7 +191,7 @@ def _run(client: int, arm: str, target: str, rng: np.random.Generator) -> Episod
     names = [target, *others]
     uids = {name: _load_object(client, name) for name in names}
     for name, (xy, yaw) in zip(names, _sample_layout(rng, len(names)), strict=True):
-        _set_on_table(client, uids[name], xy, yaw)
+        _set_on_table(client, uids[name], xy, OBJECTS[name][2], yaw)
     place_xy = (float(rng.uniform(*PLACE_AREA_M[0])), float(rng.uniform(*PLACE_AREA_M[1])))
 
     plan = _episode_plan(arm, names, place_xy)

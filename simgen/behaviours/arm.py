@@ -111,15 +111,18 @@ def min_jerk(elapsed_s: float, duration_s: float) -> float:
 
 #: peak speed of a min-jerk profile over its mean speed
 _MIN_JERK_PEAK = 1.875
+#: peak speed (rad/s) of turning the tool about the vertical
+_TOOL_TURN_SPEED_RAD_S = 2.0
 
 
 @dataclass(frozen=True)
 class CartesianMove:
-    """A straight-line move of the tool point (world frame) at a fixed tool yaw."""
+    """A straight-line move of the tool point (world frame), turning the tool yaw on the way."""
 
     start_m: Vec3
     end_m: Vec3
-    yaw_rad: float
+    start_yaw_rad: float
+    end_yaw_rad: float
     start_s: float
     duration_s: float
 
@@ -128,20 +131,38 @@ class CartesianMove:
         cls,
         start_m: Sequence[float],
         end_m: Sequence[float],
-        yaw_rad: float,
+        yaws_rad: tuple[float, float],
         start_s: float,
         peak_speed_m_s: float,
         min_duration_s: float = 0.25,
     ) -> CartesianMove:
-        """A move whose duration keeps the peak tool speed at ``peak_speed_m_s``."""
+        """A move whose duration keeps the tool's peak speed at ``peak_speed_m_s``.
+
+        ``yaws_rad`` is the tool yaw at the start and at the end.
+        """
         distance = float(np.linalg.norm(np.subtract(end_m, start_m)))
-        duration = max(min_duration_s, _MIN_JERK_PEAK * distance / peak_speed_m_s)
-        return cls(_vec3(start_m), _vec3(end_m), yaw_rad, start_s, duration)
+        turn = abs(yaws_rad[1] - yaws_rad[0])
+        duration = max(
+            min_duration_s,
+            _MIN_JERK_PEAK * distance / peak_speed_m_s,
+            _MIN_JERK_PEAK * turn / _TOOL_TURN_SPEED_RAD_S,
+        )
+        return cls(_vec3(start_m), _vec3(end_m), yaws_rad[0], yaws_rad[1], start_s, duration)
+
+    @classmethod
+    def hold(cls, at_m: Sequence[float], yaw_rad: float, start_s: float, duration_s: float):
+        """Stay at ``at_m`` for ``duration_s``."""
+        return cls(_vec3(at_m), _vec3(at_m), yaw_rad, yaw_rad, start_s, duration_s)
 
     def position_m(self, t_s: float) -> np.ndarray:
         """Tool target at simulation time ``t_s``."""
         s = min_jerk(t_s - self.start_s, self.duration_s)
         return np.add(self.start_m, s * np.subtract(self.end_m, self.start_m))
+
+    def yaw_rad(self, t_s: float) -> float:
+        """Tool yaw at simulation time ``t_s``."""
+        s = min_jerk(t_s - self.start_s, self.duration_s)
+        return self.start_yaw_rad + s * (self.end_yaw_rad - self.start_yaw_rad)
 
 
 @dataclass(frozen=True)
@@ -327,8 +348,8 @@ class Phase:
 #: peak tool speeds (m/s) for free-space transfers and for moves near the table
 _TRANSFER_SPEED_M_S = 1.0
 _APPROACH_SPEED_M_S = 0.35
-#: peak joint speed (rad/s) of the joint-space move home
-_HOMING_SPEED_RAD_S = 2.0
+#: the move home peaks at this fraction of each joint's velocity limit
+_HOMING_SPEED_FRACTION = 0.9
 #: the approach starts this far above the grasp point
 _HOVER_M = 0.10
 #: tool position error accepted at the end of a move
@@ -390,7 +411,6 @@ class PickAndPlace(Behaviour):
         self._phase_start_s = 0.0
         self._move: Move | None = None
         self._grasp: GraspPlan | None = None
-        self._tool_to_object_m = np.zeros(3)  # target base origin minus tool point, world
 
         self._limits_low, self._limits_high, self._rest = self._null_space()
         for joint, q in zip(
@@ -448,7 +468,7 @@ class PickAndPlace(Behaviour):
     def _command(self, t_s: float) -> None:
         move = self._move
         if isinstance(move, CartesianMove):
-            targets = self._inverse_kinematics(move.position_m(t_s), move.yaw_rad)
+            targets = self._inverse_kinematics(move.position_m(t_s), move.yaw_rad(t_s))
         elif isinstance(move, JointMove):
             targets = move.joints_rad(t_s)
         else:
@@ -495,7 +515,7 @@ class PickAndPlace(Behaviour):
         else:
             self._grasp = plan_suction_grasp(self.client, self.target_uid, natural_yaw)
         above = np.add(self._grasp.tool_m, (0.0, 0.0, _HOVER_M))
-        return self._line_to(above, self._grasp.yaw_rad, t_s, _TRANSFER_SPEED_M_S)
+        return self._line_to(above, t_s, _TRANSFER_SPEED_M_S, self._grasp.yaw_rad)
 
     def _enter_descend(self, t_s: float) -> Move:
         assert self._grasp is not None
@@ -503,34 +523,38 @@ class PickAndPlace(Behaviour):
         if not self.model.has_fingers:
             goal[2] -= 0.5 * _SUCTION_RANGE_M  # press lightly so suction surely engages
             self.gripper_closed = True  # suction on during the last centimetres
-        return self._line_to(goal, self._grasp.yaw_rad, t_s, _APPROACH_SPEED_M_S)
+        return self._line_to(goal, t_s, _APPROACH_SPEED_M_S)
 
     def _enter_close(self, t_s: float) -> Move:
         self.gripper_closed = True
         if self.grasped:  # suction engaged on the way down: stay where it caught
             here = _vec3(self._tool_pose()[0])
-            return CartesianMove(here, here, self._yaw(), t_s, 0.1)
+            return CartesianMove.hold(here, self._yaw(), t_s, 0.1)
         return self._hold_here(t_s, 0.35 if self.model.has_fingers else 0.1)
 
     def _enter_lift(self, t_s: float) -> Move:
         lo, _ = p.getAABB(self.target_uid, -1, physicsClientId=self.client)
         tool, _ = self._tool_pose()
         rise = max(self.table_top_z_m + self.lift_height_m - lo[2], 0.05)
-        return self._line_to(np.add(tool, (0, 0, rise)), self._yaw(), t_s, _APPROACH_SPEED_M_S)
+        return self._line_to(np.add(tool, (0, 0, rise)), t_s, _APPROACH_SPEED_M_S)
 
     def _enter_carry(self, t_s: float) -> Move:
         tool, _ = self._tool_pose()
         obj, _ = p.getBasePositionAndOrientation(self.target_uid, physicsClientId=self.client)
         lo, _ = p.getAABB(self.target_uid, -1, physicsClientId=self.client)
-        self._tool_to_object_m = np.subtract(obj, tool)
+        # the tool turns with the arm's first joint, so the wrist keeps its angle (and
+        # far from its limits); the target, fixed to the hand, turns as much about the tool
+        turn = math.remainder(self._azimuth(self.place_xy_m) - self._azimuth(tool), math.tau)
+        c, s = math.cos(turn), math.sin(turn)
+        dx, dy = obj[0] - tool[0], obj[1] - tool[1]
         # end _HOVER_M above the release height, so the lowering is short
         release_tool_z = self.table_top_z_m + _RELEASE_CLEARANCE_M + tool[2] - lo[2]
         goal = (
-            self.place_xy_m[0] - self._tool_to_object_m[0],
-            self.place_xy_m[1] - self._tool_to_object_m[1],
+            self.place_xy_m[0] - (c * dx - s * dy),
+            self.place_xy_m[1] - (s * dx + c * dy),
             min(self._move_end()[2], release_tool_z + _HOVER_M),
         )
-        return self._line_to(goal, self._yaw(), t_s, _TRANSFER_SPEED_M_S)
+        return self._line_to(goal, t_s, _TRANSFER_SPEED_M_S, self._yaw() + turn)
 
     def _enter_lower(self, t_s: float) -> Move:
         lo, _ = p.getAABB(self.target_uid, -1, physicsClientId=self.client)
@@ -538,7 +562,7 @@ class PickAndPlace(Behaviour):
         drop = lo[2] - (self.table_top_z_m + _RELEASE_CLEARANCE_M)
         goal = np.array(self._move_end())
         goal[2] = tool[2] - drop
-        return self._line_to(goal, self._yaw(), t_s, _APPROACH_SPEED_M_S)
+        return self._line_to(goal, t_s, _APPROACH_SPEED_M_S)
 
     def _enter_release(self, t_s: float) -> Move:
         self._detach()
@@ -547,12 +571,13 @@ class PickAndPlace(Behaviour):
 
     def _enter_retreat(self, t_s: float) -> Move:
         goal = np.add(self._move_end(), (0.0, 0.0, _RETREAT_M))
-        return self._line_to(goal, self._yaw(), t_s, _APPROACH_SPEED_M_S)
+        return self._line_to(goal, t_s, _APPROACH_SPEED_M_S)
 
     def _enter_home(self, t_s: float) -> Move:
         now = self._arm_joints_rad()
-        largest = float(np.max(np.abs(np.subtract(self.model.home_rad, now))))
-        duration = max(0.5, _MIN_JERK_PEAK * largest / _HOMING_SPEED_RAD_S)
+        peak_speed = _HOMING_SPEED_FRACTION * np.asarray(self.model.max_velocity_rad_s)
+        travel = np.abs(np.subtract(self.model.home_rad, now))
+        duration = max(0.5, float(np.max(_MIN_JERK_PEAK * travel / peak_speed)))
         return JointMove(tuple(now), self.model.home_rad, t_s, duration)
 
     def _enter_done(self, t_s: float) -> Move:
@@ -710,8 +735,12 @@ class PickAndPlace(Behaviour):
         return np.array([s[0] for s in states])
 
     def _yaw(self) -> float:
-        assert self._grasp is not None  # every Cartesian move comes after planning the grasp
-        return self._grasp.yaw_rad
+        """Tool yaw at the end of the current move (the tool's own yaw between moves)."""
+        if isinstance(self._move, CartesianMove):
+            return self._move.end_yaw_rad
+        _, orn = self._tool_pose()
+        r = np.reshape(p.getMatrixFromQuaternion(orn), (3, 3))
+        return math.atan2(r[1, 0], r[0, 0])
 
     def _azimuth(self, point_m: Sequence[float]) -> float:
         """Heading (rad, about world z) of a point as seen from the arm's base."""
@@ -724,14 +753,17 @@ class PickAndPlace(Behaviour):
         return _vec3(self._tool_pose()[0])
 
     def _line_to(
-        self, goal_m: Sequence[float], yaw_rad: float, t_s: float, speed_m_s: float
+        self, goal_m: Sequence[float], t_s: float, speed_m_s: float, yaw_rad: float | None = None
     ) -> CartesianMove:
-        start = self._move_end() if isinstance(self._move, CartesianMove) else self._tool_pose()[0]
-        return CartesianMove.between(start, goal_m, yaw_rad, t_s, speed_m_s)
+        """Straight on from where the current move ends, turning to ``yaw_rad`` if given."""
+        start = self._move_end()
+        end_yaw = self._yaw() if yaw_rad is None else yaw_rad
+        start_yaw = end_yaw + math.remainder(self._yaw() - end_yaw, math.tau)  # the short way
+        return CartesianMove.between(start, goal_m, (start_yaw, end_yaw), t_s, speed_m_s)
 
     def _hold_here(self, t_s: float, duration_s: float) -> CartesianMove:
         end = self._move_end()
-        return CartesianMove(end, end, self._yaw(), t_s, duration_s)
+        return CartesianMove.hold(end, self._yaw(), t_s, duration_s)
 
 
 #: the script, in order; ``wait`` and ``done`` are handled by ``PickAndPlace.step``

@@ -94,7 +94,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
         if step % capture_every == 0:
             frame = step // capture_every
             for cam, (uid, link) in zip(plan.cameras, mounts, strict=True):
-                view = camera_view(cam, mount_pose(c, uid, link))
+                view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used)
                 shot = render(c, session.render_flag, view, world.uid_to_instance)
                 files = {}
                 for modality, array in (("rgb", shot.rgb), ("depth", shot.depth_m),

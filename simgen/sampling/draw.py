@@ -17,7 +17,9 @@ def draw(dist: Dist, rng: np.random.Generator) -> Any:
     if isinstance(dist, Uniform):
         return float(rng.uniform(dist.low, dist.high))
     if isinstance(dist, LogUniform):
-        return float(math.exp(rng.uniform(math.log(dist.low), math.log(dist.high))))
+        value = math.exp(rng.uniform(math.log(dist.low), math.log(dist.high)))
+        # exp(log(x)) can round past x; the spec promised every draw lies in [low, high].
+        return float(min(max(value, dist.low), dist.high))
     if isinstance(dist, RandInt):
         return int(rng.integers(dist.low, dist.high, endpoint=True))
     if isinstance(dist, Normal):
@@ -40,13 +42,20 @@ def truncated_normal(
     Inverse CDF (not rejection) so the cost is the same for any truncation and each
     call consumes exactly one uniform draw.
     """
-    a = _phi((low - mean) / std)
-    b = _phi((high - mean) / std)
-    if b - a < 1e-12:
-        # The interval lies far in a tail: the truncated mass is at the nearer bound.
+    z_low, z_high = (low - mean) / std, (high - mean) / std
+    # Above the mean, sample the mirror image below it: Phi near 0 keeps full relative
+    # precision (erfc), while Phi near 1 rounds to 1 beyond ~8 std and loses the interval.
+    mirrored = z_low > 0
+    if mirrored:
+        z_low, z_high = -z_high, -z_low
+    a, b = _phi(z_low), _phi(z_high)
+    if not b > a:
+        # Beyond ~38 std Phi underflows: the truncated mass sits at the nearer bound.
         return float(low if abs(low - mean) < abs(high - mean) else high)
-    u = rng.uniform(a, b)
-    return float(min(max(mean + std * _phi_inv(u), low), high))
+    z = _phi_inv(rng.uniform(a, b))
+    if mirrored:
+        z = -z
+    return float(min(max(mean + std * z, low), high))
 
 
 def _phi(z: float) -> float:

@@ -33,9 +33,8 @@ def episode_seeds(root_seed: int, index: int) -> EpisodeSeeds:
     """Fresh generators for episode ``index``; ``seed`` is a 63-bit summary for the record."""
     seq = episode_sequence(root_seed, index)
     sampling_seq, behaviour_seq = seq.spawn(2)
-    seed = int(seq.generate_state(2, dtype=np.uint32).astype(np.uint64) @ [1 << 31, 1]) & (
-        (1 << 63) - 1
-    )
+    # One 64-bit word cut to 63 bits, in integers throughout (no float rounding).
+    seed = int(seq.generate_state(1, dtype=np.uint64)[0]) >> 1
     return EpisodeSeeds(
         index=index,
         seed=seed,

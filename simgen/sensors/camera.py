@@ -33,10 +33,19 @@ class CameraView:
     proj_gl: tuple[float, ...]
 
 
-def intrinsics(width: int, height: int, fov_deg: float) -> np.ndarray:
-    """Pinhole K for a vertical field of view and square pixels."""
+#: Where each renderer samples a pixel, relative to the OpenGL convention (the pixel's
+#: centre), in pixels (du, dv). Measured by rendering tilted and rolled planes and fitting
+#: the principal point to the depth (tests/test_sensors.py keeps checking it):
+#: TinyRenderer's image is shifted by half a pixel right and up.
+PRINCIPAL_POINT_SHIFT_PX: dict[str, tuple[float, float]] = {"egl": (0.0, 0.0),
+                                                            "tiny": (0.5, -0.5)}
+
+
+def intrinsics(width: int, height: int, fov_deg: float, renderer: str = "egl") -> np.ndarray:
+    """Pinhole K for a vertical field of view, square pixels and the renderer's sampling."""
     f = (height / 2) / math.tan(math.radians(fov_deg) / 2)
-    return np.array([[f, 0, width / 2 - 0.5], [0, f, height / 2 - 0.5], [0, 0, 1]])
+    du, dv = PRINCIPAL_POINT_SHIFT_PX[renderer]
+    return np.array([[f, 0, width / 2 - 0.5 + du], [0, f, height / 2 - 0.5 + dv], [0, 0, 1]])
 
 
 def projection_gl(width: int, height: int, fov_deg: float, near: float, far: float):
@@ -100,8 +109,8 @@ def mount_pose(client: int, uid: int | None, link: int | None) -> np.ndarray:
     return pose
 
 
-def camera_view(plan: CameraPlan, mount: np.ndarray) -> CameraView:
-    """Place ``plan`` relative to its mount pose and derive every matrix."""
+def camera_view(plan: CameraPlan, mount: np.ndarray, renderer: str) -> CameraView:
+    """Place ``plan`` relative to its mount pose and derive every matrix for ``renderer``."""
     rot, origin = mount[:3, :3], mount[:3, 3]
     eye = origin + rot @ np.asarray(plan.position_m)
     if plan.look_at_m is not None:
@@ -118,7 +127,7 @@ def camera_view(plan: CameraPlan, mount: np.ndarray) -> CameraView:
         height=plan.height,
         near_m=plan.near_m,
         far_m=plan.far_m,
-        K=intrinsics(plan.width, plan.height, plan.fov_deg),
+        K=intrinsics(plan.width, plan.height, plan.fov_deg, renderer),
         cam_to_world=cam_to_world,
         view_gl=view_gl(cam_to_world),
         proj_gl=projection_gl(plan.width, plan.height, plan.fov_deg, plan.near_m, plan.far_m),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgen.sensors.camera import CameraView
-from simgen.world.bullet import p
+from simgen.world.bullet import p, quiet_stdout
 
 
 @dataclass(frozen=True)
@@ -33,16 +33,19 @@ def depth_buffer_to_metres(buffer: np.ndarray, near: float, far: float) -> np.nd
 
 def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.ndarray):
     """Render ``view`` and map PyBullet's segmentation (body uids) to instance ids."""
-    _, _, rgba, depth, seg = p.getCameraImage(
-        view.width, view.height, view.view_gl, view.proj_gl, renderer=render_flag,
-        physicsClientId=client)
+    with quiet_stdout():  # the EGL plugin prints its GL vendor when it (re)initialises
+        _, _, rgba, depth, seg = p.getCameraImage(
+            view.width, view.height, view.view_gl, view.proj_gl, renderer=render_flag,
+            physicsClientId=client)
     rgba = np.asarray(rgba, dtype=np.uint8).reshape(view.height, view.width, 4)
     depth = np.asarray(depth, dtype=np.float32).reshape(view.height, view.width)
     seg = np.asarray(seg, dtype=np.int64).reshape(view.height, view.width)
+    depth_m = depth_buffer_to_metres(depth, view.near_m, view.far_m)
+    depth_m[seg < 0] = 0.0  # no body hit (TinyRenderer leaves the buffer just below 1 there)
     # Segmentation holds the body uid (-1 for none); shift by one to index the lookup table.
     seg = np.clip(seg + 1, 0, len(uid_to_instance) - 1)
     return RenderedFrame(
         rgb=np.ascontiguousarray(rgba[:, :, :3]),
-        depth_m=depth_buffer_to_metres(depth, view.near_m, view.far_m),
+        depth_m=depth_m,
         instance=uid_to_instance[seg],
     )

@@ -48,6 +48,9 @@ def _format_errors(source: ScenarioSource, exc: ValidationError) -> list[str]:
     lines: list[str] = []
     for err in exc.errors(include_url=False):
         loc = _data_loc(source.data, err["loc"])
+        if err["type"] == "union_tag_invalid":
+            # The offending key is the tag itself (``kind: ...``), not the mapping holding it.
+            loc = loc + (str((err.get("ctx") or {}).get("discriminator", "kind")).strip("'"),)
         message = _message(err, loc, source.data)
         subpath = (err.get("ctx") or {}).get("subpath") if err["type"] == "distribution" else ""
         shown = format_loc(loc) + (f".{subpath}" if subpath else "")

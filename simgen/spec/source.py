@@ -117,11 +117,17 @@ def apply_override(source: ScenarioSource, assignment: str, index: int) -> None:
     path_text, sep, value_text = assignment.partition("=")
     if not sep or not path_text.strip():
         raise SpecError([f"{where}: <set>: expected path.to.field=value, got {assignment!r}"])
+    path_text = path_text.strip()
     try:
-        loc = parse_field_path(path_text.strip())
+        loc = parse_field_path(path_text)
         value = yaml.safe_load(value_text) if value_text.strip() else None
-    except (ValueError, yaml.YAMLError) as exc:
+    except ValueError as exc:
         raise SpecError([f"{where}: {path_text}: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        # A YAML error's str() spans several lines; report only its one-line cause.
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError([f"{where}: {path_text}: bad YAML value {value_text!r}: {problem}"]) \
+            from None
     node = source.data
     for depth, part in enumerate(loc[:-1]):
         nxt = loc[depth + 1]

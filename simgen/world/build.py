@@ -23,6 +23,9 @@ FIXED_BASE_BEHAVIOURS = ("lane_follow", "parked", "walk", "cross", "pick_and_pla
 #: Asset kinds that are always fixed-base.
 FIXED_BASE_KINDS = ("vehicle", "pedestrian", "arm", "furniture")
 
+#: PyBullet draws nothing of a body whose visual shape array has more shapes than this.
+MAX_SHAPES_PER_BODY = 25
+SLAB_HALF_THICKNESS_M = 0.5
 #: Longest visual tile of large surfaces (see ``_Builder.box``).
 TILE_M = 20.0
 ASPHALT = (0.22, 0.22, 0.24, 1.0)
@@ -83,8 +86,8 @@ class _Builder:
         if tile_m is None:
             vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half_extents, physicsClientId=c)
         else:
-            nx = max(int(np.ceil(2 * half_extents[0] / tile_m)), 1)
-            ny = max(int(np.ceil(2 * half_extents[1] / tile_m)), 1)
+            nx = min(max(int(np.ceil(2 * half_extents[0] / tile_m)), 1), MAX_SHAPES_PER_BODY)
+            ny = min(max(int(np.ceil(2 * half_extents[1] / tile_m)), 1), MAX_SHAPES_PER_BODY // nx)
             hx, hy = half_extents[0] / nx, half_extents[1] / ny
             offsets = [(-half_extents[0] + (2 * i + 1) * hx, -half_extents[1] + (2 * j + 1) * hy,
                         0.0) for i in range(nx) for j in range(ny)]
@@ -99,6 +102,17 @@ class _Builder:
         p.changeVisualShape(uid, -1, rgbaColor=rgba, specularColor=(0, 0, 0), physicsClientId=c)
         self.register(uid, name, cls, False, "")
         return uid
+
+    def slab(self, name: str, cls: str, centre_xy, half_xy, top_z: float, rgba,
+             tile_m: float = 20.0) -> int:
+        """A static slab whose top surface is at ``top_z``, tiled for the EGL renderer.
+
+        Slabs are thick (``SLAB_HALF_THICKNESS_M``): the EGL renderer draws very flat,
+        very wide boxes with their top at the box centre, centimetres off the geometry.
+        """
+        half = (half_xy[0], half_xy[1], SLAB_HALF_THICKNESS_M)
+        centre = (centre_xy[0], centre_xy[1], top_z - SLAB_HALF_THICKNESS_M)
+        return self.box(name, cls, centre, half, rgba, tile_m=tile_m)
 
     def boxes(self, name: str, cls: str, centres, half_extents, rgba) -> int:
         """Many visual-only boxes as one static body (lane markings)."""
@@ -115,8 +129,7 @@ class _Builder:
 
     def ground(self, rgba, top_z_m: float = 0.0) -> None:
         """A large static slab whose top surface is at ``top_z_m``."""
-        uid = self.box("ground", "ground", (0, 0, top_z_m - 0.05), (300, 300, 0.05), rgba,
-                       tile_m=4 * TILE_M)
+        uid = self.slab("ground", "ground", (0, 0), (300, 300), top_z_m, rgba, tile_m=120.0)
         p.changeDynamics(uid, -1, lateralFriction=1.0, physicsClientId=self.client)
 
 
@@ -148,19 +161,16 @@ def _build_road(b: _Builder, road: RoadLayout) -> None:
     y_right, y_left = road.right_edge_y_m, road.left_edge_y_m
     width = y_left - y_right
     # The carriageway is a thin slab whose top is the ground level z = 0 (vehicles drive on it).
-    b.box("road", "road", (xc, (y_left + y_right) / 2, top - 0.05),
-          (length / 2, width / 2, 0.05 - 0.002), ASPHALT, tile_m=TILE_M)
+    b.slab("road", "road", (xc, (y_left + y_right) / 2), (length / 2, width / 2), top - 0.002,
+           ASPHALT)
     for side, sign in (("right", -1), ("left", 1)):
         edge = y_right if side == "right" else y_left
         if road.shoulder_width_m > 0:
-            b.box(f"shoulder_{side}", "road", (xc, edge + sign * road.shoulder_width_m / 2,
-                                                top - 0.05),
-                  (length / 2, road.shoulder_width_m / 2, 0.05 - 0.001), SHOULDER, tile_m=TILE_M)
+            b.slab(f"shoulder_{side}", "road", (xc, edge + sign * road.shoulder_width_m / 2),
+                   (length / 2, road.shoulder_width_m / 2), top - 0.001, SHOULDER)
         kerb = edge + sign * road.shoulder_width_m
-        h = max(road.kerb_height_m, 0.01)
-        b.box(f"sidewalk_{side}", "sidewalk",
-              (xc, kerb + sign * road.sidewalk_width_m / 2, h / 2 - 0.002),
-              (length / 2, road.sidewalk_width_m / 2, h / 2), SIDEWALK, tile_m=TILE_M)
+        b.slab(f"sidewalk_{side}", "sidewalk", (xc, kerb + sign * road.sidewalk_width_m / 2),
+               (length / 2, road.sidewalk_width_m / 2), road.kerb_height_m - 0.002, SIDEWALK)
     _build_markings(b, road)
 
 
@@ -183,10 +193,9 @@ def _build_markings(b: _Builder, road: RoadLayout) -> None:
     n_dash = max(int(road.length_m // period), 1)
     centres = [(x0 + k * period + road.dash_length_m / 2, y, z)
                for y in dividers for k in range(n_dash)]
-    # createVisualShapeArray takes a bounded number of shapes: chunk the dashes.
-    for start in range(0, len(centres), 64):
-        chunk = centres[start:start + 64]
-        b.boxes(f"lane_dashes_{start // 64}", "lane_marking", chunk,
+    for start in range(0, len(centres), MAX_SHAPES_PER_BODY):
+        chunk = centres[start:start + MAX_SHAPES_PER_BODY]
+        b.boxes(f"lane_dashes_{start // MAX_SHAPES_PER_BODY}", "lane_marking", chunk,
                 [(road.dash_length_m / 2, hw, 0.002)] * len(chunk), WHITE_PAINT)
 
 

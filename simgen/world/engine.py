@@ -35,6 +35,7 @@ class PhysicsSession:
             self._plugin = _load_egl(self.client)
             if self._plugin >= 0:
                 self.renderer_used = "egl"
+
             elif renderer == "egl":
                 self.close()
                 raise SimgenError(

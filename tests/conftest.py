@@ -1,0 +1,42 @@
+"""Shared fixtures: small generated datasets and renderer parametrisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simgen.runner.run import run_scenario
+from simgen.spec import load_scenario
+from simgen.world.engine import PhysicsSession
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
+#: Overrides that make any shipped scenario quick: one short episode at low resolution.
+SMALL = ["episodes=1", "duration_s=1.0", "capture.width=160", "capture.height=120"]
+
+
+def egl_available() -> bool:
+    """True when PyBullet's EGL renderer plugin loads on this machine."""
+    with PhysicsSession("auto") as session:
+        return session.renderer_used == "egl"
+
+
+RENDERERS = ["tiny", pytest.param("egl", marks=pytest.mark.skipif(
+    not egl_available(), reason="EGL renderer plugin does not load here"))]
+
+
+def generate(scenario_path: Path, out_dir: Path, overrides=()):
+    """Validate and run a scenario into ``out_dir``; returns (scenario, summary)."""
+    scenario = load_scenario(scenario_path, list(overrides))
+    summary = run_scenario(scenario, scenario_path, out_dir)
+    return scenario, summary
+
+
+@pytest.fixture(scope="session", params=[s.name for s in SCENARIOS])
+def small_dataset(request, tmp_path_factory):
+    """Each shipped scenario generated small (one short episode, 160x120)."""
+    path = ROOT / "scenarios" / request.param
+    out = tmp_path_factory.mktemp(path.stem)
+    scenario, summary = generate(path, out, SMALL)
+    return path, scenario, summary, out
