@@ -12,7 +12,15 @@ from pathlib import Path
 
 from simgen.errors import SimgenError, did_you_mean
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+def _assets_dir() -> Path:
+    """The authored assets: ``assets/`` of a checkout, or the installed ``simgen.assets``."""
+    checkout = Path(__file__).resolve().parent.parent / "assets"
+    if checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "assets"
+
+
+ASSETS_DIR = _assets_dir()
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class AssetEntry:
     ``base_scale`` is the ``globalScaling`` that brings the file to real-world size
     (before the scenario's own ``scale``). ``kind`` groups assets by what they can be
     used for (vehicle, pedestrian, obstacle, object, arm, furniture).
+    ``base_rpy_deg`` is the rotation that makes the file's frame z-up and x-forward.
     ``recolour_links`` lists the link indices whose colour a scenario ``colour``
     replaces (-1 is the base); ``None`` means every link.
     """
@@ -35,6 +44,7 @@ class AssetEntry:
     base_scale: float = 1.0
     recolour_links: tuple[int, ...] | None = None
     description: str = ""
+    base_rpy_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def file(self) -> Path:
         """Absolute path of the asset file on this machine."""
@@ -225,8 +235,9 @@ _add(
         kind="object",
         default_class="duck",
         base_scale=0.8,
-        description="yellow rubber duck, 7 cm after scaling; its file frame is y-up, so it "
-        "stands upright only when loaded rolled +90 deg about x",
+        description="yellow rubber duck, 7 cm after scaling (its file frame is y-up, hence "
+        "the +90 deg roll)",
+        base_rpy_deg=(90.0, 0.0, 0.0),
     )
 )
 _add(

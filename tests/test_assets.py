@@ -38,7 +38,7 @@ EXPECTED_SIZE_M: dict[str, tuple[Range, Range, Range]] = {
     "tray": ((0.55, 0.65), (0.55, 0.65), (0.12, 0.16)),
     "panda": ((0.25, 0.45), (0.20, 0.35), (1.0, 1.2)),
     "kuka_iiwa": ((0.20, 0.35), (0.20, 0.35), (1.2, 1.4)),
-    # The duck's file frame is y-up (see START_ROLL_RAD): x length, y height, z width.
+    # The duck's file frame is y-up (its catalog base_rpy_deg rolls it): x length, y height.
     "duck": ((0.06, 0.08), (0.06, 0.08), (0.045, 0.065)),
     "lego": ((0.030, 0.038), (0.030, 0.038), (0.022, 0.028)),
     "mug": ((0.08, 0.10), (0.11, 0.14), (0.09, 0.12)),
@@ -70,9 +70,6 @@ STAY_UPRIGHT = {
     "block", "can", "bottle", "racecar", "lego", "mug", "cube_small", "jenga", "duck",
 }  # fmt: skip
 
-# Roll about x (rad) that stands an asset upright. The duck's file frame is y-up: loaded
-# as is it lies balanced on its flank and slowly rolls over.
-START_ROLL_RAD = {"duck": np.pi / 2}
 
 OWN_IDS = sorted(k for k, e in ASSETS.items() if e.source == "simgen")
 VEHICLE_IDS = sorted(k for k, e in ASSETS.items() if e.kind == "vehicle")
@@ -220,7 +217,9 @@ def test_asset_dropped_on_ground_comes_to_rest(asset_id: str, cid: int) -> None:
     p.setTimeStep(DT_S, physicsClientId=cid)
     ground = add_ground(cid)
     body = load(ASSETS[asset_id], cid)
-    start = p.getQuaternionFromEuler((START_ROLL_RAD.get(asset_id, 0.0), 0.0, 0.0))
+    # The catalog's base rotation stands the asset upright (the duck's file frame is y-up:
+    # loaded as is it lies balanced on its flank and slowly rolls over).
+    start = p.getQuaternionFromEuler(np.radians(ASSETS[asset_id].base_rpy_deg))
     p.resetBasePositionAndOrientation(body, (0.0, 0.0, 0.0), start, physicsClientId=cid)
     lo, hi = body_aabb(body, cid)
     height_m = hi[2] - lo[2]

@@ -222,7 +222,10 @@ def load_body(client: int, body: BodyPlan) -> int:
     kind = entry.kind if entry is not None else "object"
     scale = (entry.base_scale if entry is not None else 1.0) * body.scale
     fixed = kind in FIXED_BASE_KINDS or body.behaviour in FIXED_BASE_BEHAVIOURS
-    orn = p.getQuaternionFromEuler((0, 0, math.radians(body.yaw_deg)))
+    yaw = p.getQuaternionFromEuler((0, 0, math.radians(body.yaw_deg)))
+    base_rpy = entry.base_rpy_deg if entry is not None else (0.0, 0.0, 0.0)
+    base = p.getQuaternionFromEuler([math.radians(a) for a in base_rpy])
+    orn = p.multiplyTransforms((0, 0, 0), yaw, (0, 0, 0), base)[1]
     try:
         uid = p.loadURDF(str(path), basePosition=(0, 0, 0), baseOrientation=orn,
                          useFixedBase=fixed, globalScaling=scale,

@@ -1,0 +1,1 @@
+"""The runner: the episode loop and the run over all episodes."""

@@ -1,0 +1,1 @@
+"""Sensors: camera geometry, rendering, and labels computed from what was rendered."""

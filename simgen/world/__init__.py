@@ -1,0 +1,1 @@
+"""The world: the PyBullet connection and building an episode's bodies from its plan."""

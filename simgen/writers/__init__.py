@@ -1,0 +1,1 @@
+"""Writers: images, Parquet tables, COCO annotations and the manifest of a dataset."""
