@@ -12,6 +12,7 @@ from pathlib import Path
 
 from simgen.errors import SimgenError, did_you_mean
 
+
 def _assets_dir() -> Path:
     """The authored assets: ``assets/`` of a checkout, or the installed ``simgen.assets``."""
     checkout = Path(__file__).resolve().parent.parent / "assets"

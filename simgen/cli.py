@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from simgen.errors import SimgenError
@@ -22,15 +23,21 @@ SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a field: path.to.field=value (YAML value). Repeatable.")]
 
 
-def _fail(error: SimgenError) -> None:
+def _print_error_lines(error: SimgenError) -> None:
+    """One red line per problem; located lines (``FILE:LINE: ...``) print as they are."""
     for line in str(error).splitlines():
-        err.print(f"[red]error:[/red] {line}" if not _is_located(line) else f"[red]{line}[/red]")
+        text = escape(line)
+        err.print(f"[red]{text}[/red]" if _is_located(line) else f"[red]error:[/red] {text}")
+
+
+def _fail(error: SimgenError) -> None:
+    _print_error_lines(error)
     raise typer.Exit(error.exit_code)
 
 
 def _is_located(line: str) -> bool:
     head = line.split(": ", 1)[0]
-    return ":" in head
+    return ":" in head or head.startswith("--")
 
 
 @app.command()
@@ -47,16 +54,15 @@ def run(
     set_: SetOption = None,
 ) -> None:
     """Validate SCENARIO, then generate its dataset into --out."""
-    from simgen.runner.run import frames_per_episode, run_scenario
+    from simgen.runner.run import run_scenario
     from simgen.spec import load_scenario
 
-    overrides = list(set_ or [])
+    overrides: list[str | tuple[str, str]] = list(set_ or [])
     for name, value in (("episodes", episodes), ("seed", seed), ("renderer", renderer)):
         if value is not None:
-            overrides.append(f"{name}={value}")
+            overrides.append((f"--{name}", f"{name}={value}"))
     try:
         spec = load_scenario(scenario, overrides)
-        per_episode = frames_per_episode(spec)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       MofNCompleteColumn(), TextColumn("{task.fields[frames]} frames"),
                       TextColumn("{task.fields[fps]:.1f} frames/s"), TimeRemainingColumn(),
@@ -68,7 +74,6 @@ def run(
                 elapsed = max(bar.get_time() - started, 1e-9)
                 bar.update(task, completed=done, frames=frames, fps=frames / elapsed)
 
-            del per_episode
             summary = run_scenario(spec, scenario, out_dir, overwrite=overwrite,
                                    progress=progress)
     except SimgenError as error:
@@ -97,8 +102,7 @@ def validate(
             out.print(f"[green]ok[/green]: {path}")
         except SimgenError as error:
             failed = True
-            for line in str(error).splitlines():
-                err.print(f"[red]{line}[/red]")
+            _print_error_lines(error)
     if failed:
         raise typer.Exit(2)
 

@@ -9,14 +9,20 @@ simulation step, before ``stepSimulation``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pybullet as p
 import pybullet_data
 import pytest
 
-from simgen.behaviours.arm import PHASES, PickAndPlace, arm_home_joints
+from simgen.behaviours.arm import (
+    PHASES,
+    PickAndPlace,
+    arm_home_joints,
+    down_quaternion,
+    min_jerk,
+)
 from simgen.behaviours.base import BehaviourContext
 from simgen.sampling.scene import BodyPlan, EpisodePlan, PhysicsPlan, TableLayout
 
@@ -41,23 +47,20 @@ OBJECTS = {
 
 @dataclass
 class EpisodeResult:
-    """What one pick-and-place episode did, measured from PyBullet."""
+    """What one pick-and-place episode did, measured from PyBullet (world frame, m, s)."""
 
-    arm: str
-    target: str
     place_xy_m: tuple[float, float]
-    final_xyz_m: np.ndarray
-    settled_z_m: float  # base z resting on the table before the pick
-    resting_on_table: bool  # touching the table top and still at the end
-    max_lift_m: float  # highest underside above the table while carried
+    final_xyz_m: np.ndarray  # target's base position at the end
+    settled_z_m: float  # target's base z resting on the table before the pick
+    resting_on_table: bool  # target touching the table top and still at the end
+    max_carry_lift_m: float  # highest underside of the target above the table during carry
+    lifted_steps: int  # steps with the target's underside over 5 cm above the table
     gripper_closed_while_lifted: bool
     gripper_closed_at_end: bool
-    finished_s: float | None  # when the script reached "done"
+    grasped_ever: bool
     phase_started_s: dict[str, float]
     others_moved_m: float  # largest displacement of a non-target object
-    control_mismatch_rad: float  # largest |control() - getJointState| seen
-    grasped_ever: bool = False
-    lifted_frames: int = field(default=0)
+    control_mismatch_rad: float  # largest |control().joint_positions_rad - getJointState|
 
     @property
     def placed_error_m(self) -> float:
@@ -71,7 +74,7 @@ class EpisodeResult:
             self.placed_error_m < 0.04
             and self.resting_on_table
             and abs(self.final_xyz_m[2] - self.settled_z_m) < 0.01
-            and self.max_lift_m > 0.10
+            and self.max_carry_lift_m > 0.10
             and self.others_moved_m < 0.03
         )
 
@@ -94,7 +97,7 @@ def _set_on_table(
     client: int, uid: int, centre_xy: tuple[float, float], roll: float, yaw: float
 ) -> None:
     """Rest ``uid`` on the table top with its bounding-box centre at ``centre_xy``."""
-    orn = p.getQuaternionFromEuler((roll, 0.0, yaw))
+    orn = p.getQuaternionFromEuler((roll, 0.0, yaw), physicsClientId=client)
     p.resetBasePositionAndOrientation(uid, (0, 0, 2), orn, physicsClientId=client)
     lo, hi = p.getAABB(uid, -1, physicsClientId=client)
     base = (
@@ -166,16 +169,31 @@ def _episode_plan(arm: str, names: list[str], place_xy: tuple[float, float]) -> 
     )
 
 
-def run_episode(arm: str, target: str, rng: np.random.Generator) -> EpisodeResult:
-    """Build the scene with ``target`` and two other objects and run the pick and place."""
+def run_episode(
+    arm: str,
+    target: str,
+    rng: np.random.Generator,
+    target_xy_m: tuple[float, float] | None = None,
+) -> EpisodeResult:
+    """Build the scene with ``target`` and two other objects and run the pick and place.
+
+    Layout and place position are drawn from ``rng``; ``target_xy_m`` overrides where
+    the target's centre stands.
+    """
     client = p.connect(p.DIRECT)
     try:
-        return _run(client, arm, target, rng)
+        return _run(client, arm, target, rng, target_xy_m)
     finally:
-        p.disconnect(client)
+        p.disconnect(physicsClientId=client)
 
 
-def _run(client: int, arm: str, target: str, rng: np.random.Generator) -> EpisodeResult:
+def _run(
+    client: int,
+    arm: str,
+    target: str,
+    rng: np.random.Generator,
+    target_xy_m: tuple[float, float] | None,
+) -> EpisodeResult:
     p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=client)
     p.setGravity(0, 0, -9.81, physicsClientId=client)
     p.setTimeStep(TIME_STEP_S, physicsClientId=client)
@@ -190,7 +208,10 @@ def _run(client: int, arm: str, target: str, rng: np.random.Generator) -> Episod
     others = [str(k) for k in rng.choice([k for k in OBJECTS if k != target], 2, replace=False)]
     names = [target, *others]
     uids = {name: _load_object(client, name) for name in names}
-    for name, (xy, yaw) in zip(names, _sample_layout(rng, len(names)), strict=True):
+    layout = _sample_layout(rng, len(names))
+    if target_xy_m is not None:
+        layout[0] = (target_xy_m, layout[0][1])
+    for name, (xy, yaw) in zip(names, layout, strict=True):
         _set_on_table(client, uids[name], xy, OBJECTS[name][2], yaw)
     place_xy = (float(rng.uniform(*PLACE_AREA_M[0])), float(rng.uniform(*PLACE_AREA_M[1])))
 
@@ -203,14 +224,14 @@ def _run(client: int, arm: str, target: str, rng: np.random.Generator) -> Episod
     )
     behaviour = PickAndPlace(ctx, plan.bodies[0], arm_uid)
     target_uid = uids[target]
+    joints = list(range(7)) + ([9, 10] if arm == "panda" else [])
 
     settled: dict[str, np.ndarray] = {}  # base positions once the scene has settled
-    max_lift = -1.0
+    max_carry_lift = -1.0
     closed_while_lifted = True
-    lifted_frames = 0
+    lifted_steps = 0
     mismatch = 0.0
     grasped_ever = False
-    joints = list(range(7)) + ([9, 10] if arm == "panda" else [])
     t = 0.0
     for _ in range(int(TIME_LIMIT_S / TIME_STEP_S)):
         if not settled and t >= START_S:
@@ -225,9 +246,9 @@ def _run(client: int, arm: str, target: str, rng: np.random.Generator) -> Episod
         grasped_ever |= behaviour.grasped
         underside = p.getAABB(target_uid, -1, physicsClientId=client)[0][2] - TABLE_TOP_Z_M
         if behaviour.phase == "carry":
-            max_lift = max(max_lift, underside)
+            max_carry_lift = max(max_carry_lift, underside)
         if underside > 0.05:
-            lifted_frames += 1
+            lifted_steps += 1
             closed_while_lifted &= bool(control.gripper_closed)
         if behaviour.phase == "done":
             break
@@ -236,29 +257,24 @@ def _run(client: int, arm: str, target: str, rng: np.random.Generator) -> Episod
         p.stepSimulation(physicsClientId=client)
         t += TIME_STEP_S
 
-    final = _base_position(client, target_uid)
-    moved = max(
-        float(np.linalg.norm(_base_position(client, uids[name]) - settled[name]))
-        for name in names[1:]
-    )
     on_table = bool(p.getContactPoints(target_uid, table, physicsClientId=client))
     speed = float(np.linalg.norm(p.getBaseVelocity(target_uid, physicsClientId=client)[0]))
     return EpisodeResult(
-        arm=arm,
-        target=target,
         place_xy_m=place_xy,
-        final_xyz_m=final,
+        final_xyz_m=_base_position(client, target_uid),
         settled_z_m=float(settled[target][2]),
         resting_on_table=on_table and speed < 0.01,
-        max_lift_m=max_lift,
+        max_carry_lift_m=max_carry_lift,
+        lifted_steps=lifted_steps,
         gripper_closed_while_lifted=closed_while_lifted,
         gripper_closed_at_end=bool(behaviour.control().gripper_closed),
-        finished_s=behaviour.phase_started_s.get("done"),
-        phase_started_s=dict(behaviour.phase_started_s),
-        others_moved_m=moved,
-        control_mismatch_rad=mismatch,
         grasped_ever=grasped_ever,
-        lifted_frames=lifted_frames,
+        phase_started_s=dict(behaviour.phase_started_s),
+        others_moved_m=max(
+            float(np.linalg.norm(_base_position(client, uids[name]) - settled[name]))
+            for name in others
+        ),
+        control_mismatch_rad=mismatch,
     )
 
 
@@ -269,6 +285,7 @@ CASES = [
     ("panda", "sphere", 4),
     ("panda", "box", 5),
     ("kuka_iiwa", "cube", 11),
+    ("kuka_iiwa", "lego", 12),
     ("kuka_iiwa", "duck", 13),
     ("kuka_iiwa", "sphere", 14),
     ("kuka_iiwa", "box", 15),
@@ -281,20 +298,42 @@ def test_pick_and_place_puts_target_down_at_place_position(arm: str, target: str
 
     assert result.placed_error_m < 0.04
     assert result.resting_on_table
-    assert result.final_xyz_m[2] == pytest.approx(result.settled_z_m, abs=0.01)
+    assert result.final_xyz_m[2] == pytest.approx(result.settled_z_m, abs=0.005)
     if target in ("cube", "box", "sphere"):  # base at the centre: top + half the height
         half_height = 0.03 if target == "sphere" else 0.025
         assert result.final_xyz_m[2] == pytest.approx(TABLE_TOP_Z_M + half_height, abs=0.003)
-    assert result.max_lift_m > 0.10
-    assert result.lifted_frames > 0 and result.gripper_closed_while_lifted
+    assert result.max_carry_lift_m > 0.10
+    assert result.lifted_steps > 0 and result.gripper_closed_while_lifted
+    assert result.grasped_ever
     assert not result.gripper_closed_at_end
     assert result.others_moved_m < 0.03
-    assert result.control_mismatch_rad < 1e-9
-    assert result.finished_s is not None and result.finished_s < START_S + 6.5
+    assert result.control_mismatch_rad == 0.0
+    started = result.phase_started_s
+    assert started["pre_grasp"] == pytest.approx(START_S, abs=TIME_STEP_S)
+    assert list(started) == [phase.name for phase in PHASES[1:]]
+    assert started["done"] - START_S < 6.5
 
 
 @pytest.mark.parametrize("arm", ["panda", "kuka_iiwa"])
-def test_new_arm_starts_in_home_pose(arm: str):
+def test_missed_grasp_times_out_and_goes_home(arm: str):
+    # the far end of the table, 1.1 m from the base: neither arm reaches it
+    result = run_episode(arm, "cube", np.random.default_rng(7), target_xy_m=(1.1, 0.0))
+
+    assert list(result.phase_started_s) == [
+        "pre_grasp",
+        "descend",
+        "close",
+        "retreat",
+        "home",
+        "done",
+    ]
+    assert not result.grasped_ever and not result.gripper_closed_at_end
+    assert result.lifted_steps == 0
+    assert np.linalg.norm(result.final_xyz_m[:2] - (1.1, 0.0)) < 0.01
+
+
+@pytest.mark.parametrize("arm", ["panda", "kuka_iiwa"])
+def test_new_arm_starts_in_home_pose_pointing_down(arm: str):
     client = p.connect(p.DIRECT)
     try:
         p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=client)
@@ -313,28 +352,40 @@ def test_new_arm_starts_in_home_pose(arm: str):
         assert control.gripper_closed is False
         assert behaviour.phase == "wait" and not behaviour.grasped
         tool = p.getLinkState(uid, 11 if arm == "panda" else 6, physicsClientId=client)
-        down = np.reshape(p.getMatrixFromQuaternion(tool[5]), (3, 3))[:, 2]
-        assert down == pytest.approx((0.0, 0.0, -1.0), abs=0.01)  # tool points down
+        rotation = np.reshape(p.getMatrixFromQuaternion(tool[5], physicsClientId=client), (3, 3))
+        assert rotation[:, 2] == pytest.approx((0.0, 0.0, -1.0), abs=0.01)
+        assert tool[4][2] - TABLE_TOP_Z_M > 0.4  # well clear of the objects
     finally:
-        p.disconnect(client)
+        p.disconnect(physicsClientId=client)
 
 
-def test_phase_table_lists_the_script_in_order():
-    assert [phase.name for phase in PHASES] == [
-        "wait",
-        "pre_grasp",
-        "descend",
-        "close",
-        "lift",
-        "carry",
-        "lower",
-        "release",
-        "retreat",
-        "home",
-        "done",
-    ]
+def test_unknown_target_is_named_with_a_suggestion():
+    client = p.connect(p.DIRECT)
+    try:
+        p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=client)
+        uid = p.loadURDF(ARM_URDF["panda"], useFixedBase=True, physicsClientId=client)
+        plan = _episode_plan("panda", ["cube"], (0.4, 0.35))
+        ctx = BehaviourContext(client, plan, {"arm": uid, "cub": 1}, np.random.default_rng(0))
+        with pytest.raises(ValueError, match="did you mean 'cub'"):
+            PickAndPlace(ctx, plan.bodies[0], uid)
+    finally:
+        p.disconnect(physicsClientId=client)
 
 
 def test_unknown_arm_asset_is_rejected():
     with pytest.raises(ValueError, match="kuka_iiwa"):
         arm_home_joints("ur5")
+
+
+def test_down_quaternion_points_tool_down_at_yaw():
+    for yaw in (-2.0, 0.0, 0.7):
+        rotation = np.reshape(p.getMatrixFromQuaternion(down_quaternion(yaw)), (3, 3))
+        assert rotation[:, 2] == pytest.approx((0.0, 0.0, -1.0), abs=1e-12)
+        assert rotation[:, 0] == pytest.approx((math.cos(yaw), math.sin(yaw), 0.0), abs=1e-12)
+
+
+def test_min_jerk_starts_and_ends_at_rest():
+    assert min_jerk(0.0, 2.0) == 0.0 and min_jerk(2.0, 2.0) == 1.0
+    assert min_jerk(1.0, 2.0) == pytest.approx(0.5)
+    assert min_jerk(0.001, 2.0) < 1e-8 and min_jerk(5.0, 2.0) == 1.0
+    assert min_jerk(0.0, 0.0) == 1.0  # a zero-length move is already over

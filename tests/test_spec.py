@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from simgen.catalog import ASSETS
 from simgen.errors import SpecError
 from simgen.spec import Scenario, load_scenario, scenario_json_schema, scenario_to_data
 from simgen.spec.distributions import (
@@ -81,6 +82,7 @@ def line_of(text: str, line: str) -> int:
 
 
 def write(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
+    """Write a scenario file into the test's temporary folder."""
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
@@ -97,6 +99,7 @@ def errors_of(path: Path, overrides: list[str] | None = None) -> list[str]:
 
 
 def one_error(path: Path, overrides: list[str] | None = None) -> str:
+    """The single error line validating ``path`` reports."""
     lines = errors_of(path, overrides)
     assert len(lines) == 1, lines
     return lines[0]
@@ -254,7 +257,18 @@ def test_unknown_renderer_suggests_closest(tmp_path: Path):
 
 
 def test_missing_required_field_reports_parent_line(tmp_path: Path):
+    text = edit(BASE, "    placement: {region: lane, lane: 0, x_m: 0}")
+    path = write(tmp_path, text)
+    assert_error(one_error(path), f"{path}:{line_of(text, '  ego:')}", "world.ego.placement",
+                 "required")
+
+
+def test_class_defaults_to_the_catalog_class_of_a_single_asset(tmp_path: Path):
     text = edit(BASE, "    class: car")
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.world.ego.cls == ASSETS["sedan"].default_class
+    # With a choice of assets there is no single default: class is required.
+    text = edit(text, "    asset: sedan", "    asset: {choice: [sedan, van]}")
     path = write(tmp_path, text)
     assert_error(one_error(path), f"{path}:{line_of(text, '  ego:')}", "world.ego.class",
                  "required")
@@ -422,7 +436,7 @@ def test_override_with_bad_yaml_value_is_one_line(tmp_path: Path):
 
 def test_apply_override_records_origin(tmp_path: Path):
     source = read_source(write(tmp_path, BASE))
-    apply_override(source, "world.road.lanes=6", 3)
+    apply_override(source, "world.road.lanes=6", "--set:3")
     assert source.data["world"]["road"]["lanes"] == 6
     assert source.origin(("world", "road", "lanes")) == "--set:3"
     # Fields the override did not touch keep their file line.
@@ -432,7 +446,7 @@ def test_apply_override_records_origin(tmp_path: Path):
 def test_apply_override_without_equals_raises(tmp_path: Path):
     source = read_source(write(tmp_path, BASE))
     with pytest.raises(SpecError) as info:
-        apply_override(source, "world.road.lanes", 1)
+        apply_override(source, "world.road.lanes", "--set:1")
     assert info.value.lines[0].startswith("--set:1: ")
 
 

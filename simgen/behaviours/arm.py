@@ -14,6 +14,7 @@ import numpy as np
 import pybullet as p
 
 from simgen.behaviours.base import Behaviour, BehaviourContext, Control, register_behaviour
+from simgen.errors import did_you_mean
 from simgen.sampling.scene import BodyPlan
 
 Vec3 = tuple[float, float, float]
@@ -150,7 +151,9 @@ class CartesianMove:
         return cls(_vec3(start_m), _vec3(end_m), yaws_rad[0], yaws_rad[1], start_s, duration)
 
     @classmethod
-    def hold(cls, at_m: Sequence[float], yaw_rad: float, start_s: float, duration_s: float):
+    def hold(
+        cls, at_m: Sequence[float], yaw_rad: float, start_s: float, duration_s: float
+    ) -> CartesianMove:
         """Stay at ``at_m`` for ``duration_s``."""
         return cls(_vec3(at_m), _vec3(at_m), yaw_rad, yaw_rad, start_s, duration_s)
 
@@ -187,9 +190,12 @@ def _vec3(values: Sequence[float]) -> Vec3:
     return (float(values[0]), float(values[1]), float(values[2]))
 
 
-def _down_quaternion(yaw_rad: float) -> tuple[float, ...]:
-    """Orientation whose z axis points down (world -z) and whose x axis has heading ``yaw``."""
-    return tuple(p.getQuaternionFromEuler((math.pi, 0.0, yaw_rad)))
+def down_quaternion(yaw_rad: float) -> tuple[float, float, float, float]:
+    """Tool orientation (x, y, z, w) pointing down, its x axis at heading ``yaw_rad``.
+
+    The rotation Rz(yaw) Rx(pi): z axis along world -z, x axis (cos yaw, sin yaw, 0).
+    """
+    return (math.cos(yaw_rad / 2), math.sin(yaw_rad / 2), 0.0, 0.0)
 
 
 def _wrap_half_turn(angle_rad: float, near_rad: float) -> float:
@@ -250,7 +256,8 @@ def plan_finger_grasp(
         min(tool_z + 0.012, lo[2] + 0.9 * height),
     )
     _, _, object_yaw = p.getEulerFromQuaternion(
-        p.getBasePositionAndOrientation(target_uid, physicsClientId=client)[1]
+        p.getBasePositionAndOrientation(target_uid, physicsClientId=client)[1],
+        physicsClientId=client,
     )
     rays_from, rays_to = [], []
     directions = []
@@ -271,7 +278,7 @@ def plan_finger_grasp(
     for k, (angle, d) in enumerate(directions):
         outer_plus, outer_minus = -reach, -reach  # extent along +d and -d from the centre
         for i in range(per_direction):
-            uid, _, fraction, position, _ = hits[k * per_direction + i]
+            uid, _, _, position, _ = hits[k * per_direction + i]
             side = 1.0 if i % 2 == 0 else -1.0
             if uid == target_uid:
                 extent = float(np.dot(np.subtract(position, centre), side * d))
@@ -336,13 +343,17 @@ class Phase:
 
     ``enter`` runs once when the phase begins and returns the move to follow;
     ``done`` says when to go on. A phase also ends ``slack_s`` after its move's
-    planned duration, whatever ``done`` says, so the script cannot hang.
+    planned duration, whatever ``done`` says, so the script cannot hang (only
+    ``wait``, which ends at ``start_s``, and the final ``done`` have no time limit).
+    Phases that ``need_grasp`` are skipped when nothing is held (a missed grasp goes
+    straight to ``retreat``).
     """
 
     name: str
     enter: Callable[[PickAndPlace, float], Move]
     done: Callable[[PickAndPlace, float], bool]
     slack_s: float
+    needs_grasp: bool = False
 
 
 #: peak tool speeds (m/s) for free-space transfers and for moves near the table
@@ -369,15 +380,19 @@ class PickAndPlace(Behaviour):
     """Scripted top-down pick and place of one target body for a fixed-base arm.
 
     Parameters (``body.behaviour_params``): ``target`` (body name), ``place_position_m``
-    (x, y in the world frame: where the target's base origin is set down on the table),
+    (x, y in the world frame: where the target's base position, as PyBullet reports it
+    (its centre-of-mass frame), is set down on the table),
     ``start_s`` (default 0) and ``lift_height_m`` (how high the target's underside is
     carried above the table top, default 0.15).
 
     Script: ``wait`` until ``start_s`` -> ``pre_grasp`` (above the target, planned from
     its pose when this phase begins) -> ``descend`` -> ``close`` -> ``lift`` -> ``carry``
     (above the place position) -> ``lower`` -> ``release`` -> ``retreat`` -> ``home``
-    -> ``done``. The tool follows min-jerk straight lines through inverse kinematics;
-    joints are position-controlled, so the physics moves the arm.
+    -> ``done``; a missed grasp skips from ``close`` to ``retreat``. The tool follows
+    min-jerk straight lines through inverse kinematics, pointing down; the joints are
+    position-controlled, so the physics moves the arm. During ``carry`` the tool turns
+    with the arm's first joint (the wrist keeps its angle), so the target's yaw changes
+    by the turn between pick and place; its base position ends at ``place_position_m``.
 
     Grasp assist. The Panda's fingers close physically (with a squeeze force) across
     the target's narrowest width, found by ray casts. Once both fingers touch the
@@ -393,7 +408,13 @@ class PickAndPlace(Behaviour):
         super().__init__(ctx, body, uid)
         self.model = arm_model(body.asset)
         params = body.behaviour_params
-        self.target_uid: int = ctx.uids[params["target"]]
+        target = params["target"]
+        if target not in ctx.uids:
+            raise ValueError(
+                f"pick_and_place target {target!r} is not a body of this episode"
+                + did_you_mean(target, ctx.uids)
+            )
+        self.target_uid: int = ctx.uids[target]
         place = params["place_position_m"]
         self.place_xy_m: tuple[float, float] = (float(place[0]), float(place[1]))
         self.start_s: float = float(params.get("start_s", 0.0))
@@ -402,14 +423,17 @@ class PickAndPlace(Behaviour):
             raise ValueError("pick_and_place needs a table in the episode plan")
         self.table_top_z_m: float = ctx.plan.table.top_z_m
 
-        self.phase: str = "wait"
+        #: name of the current phase (a row of ``PHASES``)
+        self.phase: str = PHASES[0].name
+        #: True while the grasp-assist constraint holds the target
         self.grasped: bool = False
+        #: fingers commanded closed (Panda) or suction on (iiwa)
         self.gripper_closed: bool = False
+        #: simulation time (s) at which each phase began
         self.phase_started_s: dict[str, float] = {}
         self._constraint: int | None = None
         self._phase_index = 0
         self._phase_start_s = 0.0
-        self._move: Move | None = None
         self._grasp: GraspPlan | None = None
 
         self._limits_low, self._limits_high, self._rest = self._null_space()
@@ -419,14 +443,12 @@ class PickAndPlace(Behaviour):
             strict=True,
         ):
             p.resetJointState(self.uid, joint, q, 0.0, physicsClientId=self.client)
-        home_tool, home_orn = self._tool_pose()
-        r = np.reshape(p.getMatrixFromQuaternion(home_orn), (3, 3))
         base, _ = p.getBasePositionAndOrientation(self.uid, physicsClientId=self.client)
         self._base_xy_m = (base[0], base[1])
-        #: tool yaw minus the tool's azimuth about the base, at home: turning the first
-        #: joint alone keeps this difference, so a tool yaw of azimuth + this needs no wrist turn
-        self._home_yaw_offset_rad = math.atan2(r[1, 0], r[0, 0]) - self._azimuth(home_tool)
-        self._hold = tuple(self.model.home_rad)
+        # tool yaw minus the tool's azimuth about the base, at home: turning the first
+        # joint alone keeps this difference, so a tool yaw of azimuth + this needs no wrist turn
+        self._home_yaw_offset_rad = self._tool_yaw() - self._azimuth(self._tool_pose()[0])
+        self._move: Move = self._enter_hold_home(0.0)
 
     @property
     def client(self) -> int:
@@ -437,15 +459,10 @@ class PickAndPlace(Behaviour):
 
     def step(self, t_s: float, dt_s: float) -> None:
         """Advance the script, then command the joints toward this step's waypoint."""
-        if self.phase == "wait":
-            if t_s >= self.start_s:
-                self._enter(1, t_s)
-        elif self.phase != "done":
-            spec = PHASES[self._phase_index]
-            assert self._move is not None
-            overdue = t_s - self._phase_start_s > self._move.duration_s + spec.slack_s
-            if spec.done(self, t_s) or overdue:
-                self._enter(self._phase_index + 1, t_s)
+        spec = PHASES[self._phase_index]
+        overdue = t_s - self._phase_start_s > self._move.duration_s + spec.slack_s
+        if self._phase_index + 1 < len(PHASES) and (spec.done(self, t_s) or overdue):
+            self._enter(self._phase_index + 1, t_s)
         self._command(t_s)
 
     def control(self) -> Control:
@@ -458,6 +475,8 @@ class PickAndPlace(Behaviour):
         )
 
     def _enter(self, index: int, t_s: float) -> None:
+        while PHASES[index].needs_grasp and not self.grasped:
+            index += 1
         self._phase_index = index
         self._phase_start_s = t_s
         spec = PHASES[index]
@@ -469,10 +488,8 @@ class PickAndPlace(Behaviour):
         move = self._move
         if isinstance(move, CartesianMove):
             targets = self._inverse_kinematics(move.position_m(t_s), move.yaw_rad(t_s))
-        elif isinstance(move, JointMove):
-            targets = move.joints_rad(t_s)
         else:
-            targets = self._hold
+            targets = move.joints_rad(t_s)
         for joint, q, force, speed in zip(
             self.model.arm_joints,
             targets,
@@ -522,7 +539,7 @@ class PickAndPlace(Behaviour):
         goal = np.array(self._grasp.tool_m)
         if not self.model.has_fingers:
             goal[2] -= 0.5 * _SUCTION_RANGE_M  # press lightly so suction surely engages
-            self.gripper_closed = True  # suction on during the last centimetres
+            self.gripper_closed = True  # suction on for the approach
         return self._line_to(goal, t_s, _APPROACH_SPEED_M_S)
 
     def _enter_close(self, t_s: float) -> Move:
@@ -570,6 +587,8 @@ class PickAndPlace(Behaviour):
         return self._hold_here(t_s, 0.2 if self.model.has_fingers else 0.1)
 
     def _enter_retreat(self, t_s: float) -> Move:
+        self._detach()  # already let go, unless the grasp missed and release was skipped
+        self.gripper_closed = False
         goal = np.add(self._move_end(), (0.0, 0.0, _RETREAT_M))
         return self._line_to(goal, t_s, _APPROACH_SPEED_M_S)
 
@@ -580,7 +599,7 @@ class PickAndPlace(Behaviour):
         duration = max(0.5, float(np.max(_MIN_JERK_PEAK * travel / peak_speed)))
         return JointMove(tuple(now), self.model.home_rad, t_s, duration)
 
-    def _enter_done(self, t_s: float) -> Move:
+    def _enter_hold_home(self, t_s: float) -> Move:
         return JointMove(self.model.home_rad, self.model.home_rad, t_s, 0.0)
 
     # -- phase completion tests -------------------------------------------------------
@@ -599,16 +618,17 @@ class PickAndPlace(Behaviour):
         )
         return float(np.linalg.norm(state[6])) < _SETTLED_SPEED_M_S
 
+    def _started(self, t_s: float) -> bool:
+        return t_s >= self.start_s
+
     def _descended(self, t_s: float) -> bool:
         return self.grasped or self._at_waypoint(t_s)
 
     def _holding(self, t_s: float) -> bool:
         # let the fingers settle into a squeeze for a moment after the grasp is made
-        assert self._move is not None
         return self.grasped and t_s - self._phase_start_s >= min(0.15, self._move.duration_s)
 
     def _released(self, t_s: float) -> bool:
-        assert self._move is not None
         if t_s - self._phase_start_s < self._move.duration_s:
             return False
         if not self.model.has_fingers:
@@ -617,9 +637,7 @@ class PickAndPlace(Behaviour):
         return all(s[0] > 0.9 * self.model.finger_open_m for s in fingers)
 
     def _at_home(self, t_s: float) -> bool:
-        move = self._move
-        assert move is not None
-        if t_s < move.start_s + move.duration_s:
+        if t_s < self._move.start_s + self._move.duration_s:
             return False
         error = np.subtract(self._arm_joints_rad(), self.model.home_rad)
         return float(np.max(np.abs(error))) < 0.02
@@ -631,12 +649,12 @@ class PickAndPlace(Behaviour):
 
     def _ready_to_attach(self) -> bool:
         if self.model.has_fingers:
+            # a finger link has its joint's index
             return all(
                 p.getContactPoints(
                     self.uid, self.target_uid, linkIndexA=finger, physicsClientId=self.client
                 )
-                for finger in (9, 10)
-                if finger in self.model.finger_joints
+                for finger in self.model.finger_joints
             )
         near = p.getClosestPoints(
             self.uid,
@@ -654,8 +672,10 @@ class PickAndPlace(Behaviour):
             self.target_uid, physicsClientId=self.client
         )
         # constraint frames are relative to the centre-of-mass frames of both bodies
-        inv_pos, inv_orn = p.invertTransform(hold[0], hold[1])
-        rel_pos, rel_orn = p.multiplyTransforms(inv_pos, inv_orn, obj_pos, obj_orn)
+        inv_pos, inv_orn = p.invertTransform(hold[0], hold[1], physicsClientId=self.client)
+        rel_pos, rel_orn = p.multiplyTransforms(
+            inv_pos, inv_orn, obj_pos, obj_orn, physicsClientId=self.client
+        )
         self._constraint = p.createConstraint(
             self.uid,
             self.model.hold_link,
@@ -701,9 +721,9 @@ class PickAndPlace(Behaviour):
 
     def _inverse_kinematics(self, tool_m: Sequence[float], yaw_rad: float) -> np.ndarray:
         """Arm joint angles that put the tool point at ``tool_m`` pointing down at ``yaw``."""
-        orn = _down_quaternion(yaw_rad)
-        r = np.reshape(p.getMatrixFromQuaternion(orn), (3, 3))
-        link_target = np.subtract(tool_m, self.model.tool_offset_m * r[:, 2])
+        orn = down_quaternion(yaw_rad)
+        # the tool point lies tool_offset_m along the link's z axis, which points down
+        link_target = np.add(tool_m, (0.0, 0.0, self.model.tool_offset_m))
         solution = p.calculateInverseKinematics(
             self.uid,
             self.model.tool_link,
@@ -727,8 +747,17 @@ class PickAndPlace(Behaviour):
             computeForwardKinematics=True,
             physicsClientId=self.client,
         )
-        r = np.reshape(p.getMatrixFromQuaternion(state[5]), (3, 3))
+        r = self._rotation(state[5])
         return np.add(state[4], self.model.tool_offset_m * r[:, 2]), state[5]
+
+    def _rotation(self, quaternion: Sequence[float]) -> np.ndarray:
+        matrix = p.getMatrixFromQuaternion(quaternion, physicsClientId=self.client)
+        return np.reshape(matrix, (3, 3))
+
+    def _tool_yaw(self) -> float:
+        """Heading (rad) of the tool link's x axis."""
+        r = self._rotation(self._tool_pose()[1])
+        return math.atan2(r[1, 0], r[0, 0])
 
     def _arm_joints_rad(self) -> np.ndarray:
         states = p.getJointStates(self.uid, self.model.arm_joints, physicsClientId=self.client)
@@ -738,9 +767,7 @@ class PickAndPlace(Behaviour):
         """Tool yaw at the end of the current move (the tool's own yaw between moves)."""
         if isinstance(self._move, CartesianMove):
             return self._move.end_yaw_rad
-        _, orn = self._tool_pose()
-        r = np.reshape(p.getMatrixFromQuaternion(orn), (3, 3))
-        return math.atan2(r[1, 0], r[0, 0])
+        return self._tool_yaw()
 
     def _azimuth(self, point_m: Sequence[float]) -> float:
         """Heading (rad, about world z) of a point as seen from the arm's base."""
@@ -766,17 +793,17 @@ class PickAndPlace(Behaviour):
         return CartesianMove.hold(end, self._yaw(), t_s, duration_s)
 
 
-#: the script, in order; ``wait`` and ``done`` are handled by ``PickAndPlace.step``
+#: the script, in order
 PHASES: tuple[Phase, ...] = (
-    Phase("wait", PickAndPlace._enter_done, PickAndPlace._never, 0.0),
+    Phase("wait", PickAndPlace._enter_hold_home, PickAndPlace._started, math.inf),
     Phase("pre_grasp", PickAndPlace._enter_pre_grasp, PickAndPlace._at_waypoint, 1.0),
     Phase("descend", PickAndPlace._enter_descend, PickAndPlace._descended, 0.5),
     Phase("close", PickAndPlace._enter_close, PickAndPlace._holding, 0.4),
-    Phase("lift", PickAndPlace._enter_lift, PickAndPlace._at_waypoint, 0.5),
-    Phase("carry", PickAndPlace._enter_carry, PickAndPlace._at_waypoint, 1.0),
-    Phase("lower", PickAndPlace._enter_lower, PickAndPlace._at_waypoint, 0.5),
-    Phase("release", PickAndPlace._enter_release, PickAndPlace._released, 0.3),
+    Phase("lift", PickAndPlace._enter_lift, PickAndPlace._at_waypoint, 0.5, needs_grasp=True),
+    Phase("carry", PickAndPlace._enter_carry, PickAndPlace._at_waypoint, 1.0, needs_grasp=True),
+    Phase("lower", PickAndPlace._enter_lower, PickAndPlace._at_waypoint, 0.5, needs_grasp=True),
+    Phase("release", PickAndPlace._enter_release, PickAndPlace._released, 0.3, needs_grasp=True),
     Phase("retreat", PickAndPlace._enter_retreat, PickAndPlace._at_waypoint, 0.5),
     Phase("home", PickAndPlace._enter_home, PickAndPlace._at_home, 1.0),
-    Phase("done", PickAndPlace._enter_done, PickAndPlace._never, 0.0),
+    Phase("done", PickAndPlace._enter_hold_home, PickAndPlace._never, math.inf),
 )

@@ -43,6 +43,9 @@ PLANNED_DECEL_FRACTION = 0.5
 ROAD_END_MARGIN_M = 1.0
 #: Below this allowed speed (m/s) the vehicle brakes to a clean standstill and holds it.
 STOP_SPEED_MPS = 0.1
+#: How often (s) the path ahead is rescanned; in between, the last gap shrinks by this
+#: vehicle's own travel (conservative: the other body is treated as standing still).
+GAP_REFRESH_S = 0.05
 #: The corridor checked for bodies ahead: this vehicle's lateral extent widened by this (m).
 CORRIDOR_MARGIN_M = 0.3
 
@@ -231,6 +234,9 @@ class LaneFollow(Behaviour):
         self.steering_rad = 0.0
         self.throttle = 0.0
         self._velocity: Velocity = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+        self._gap_m: float | None = None
+        self._gap_age_s = math.inf
+        self._travel_since_gap_m = 0.0
         self._steer_joints, self._wheel_joints = self._find_animated_joints()
         self._wheel_angles_rad = [0.0] * len(self._wheel_joints)
 
@@ -333,7 +339,11 @@ class LaneFollow(Behaviour):
     def allowed_speed_mps(self) -> float:
         """The speed the vehicle may drive now: target, road-end and time-gap caps."""
         allowed = min(self.target_speed_mps, self._braking_speed_mps(self._road_end_distance_m()))
-        gap = self.gap_ahead_m()
+        if self._gap_age_s >= GAP_REFRESH_S:  # scanning every body each step is the hot spot
+            self._gap_m = self.gap_ahead_m()
+            self._gap_age_s = 0.0
+            self._travel_since_gap_m = 0.0
+        gap = None if self._gap_m is None else self._gap_m - self._travel_since_gap_m
         if gap is not None:
             free = gap - STANDSTILL_GAP_M
             allowed = min(allowed, max(free, 0.0) / TIME_GAP_S, self._braking_speed_mps(free))
@@ -368,6 +378,8 @@ class LaneFollow(Behaviour):
         if self._road_end_distance_m() + ROAD_END_MARGIN_M <= 0.0:
             v = 0.0  # already at the road end: never drive off it
         self.speed_mps = v
+        self._gap_age_s += dt_s
+        self._travel_since_gap_m += v * dt_s
 
         pose = self.pose
         yaw_rate = v * math.tan(self.steering_rad) / self.wheelbase_m

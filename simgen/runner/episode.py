@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from simgen.behaviours import BEHAVIOURS, Behaviour, BehaviourContext
+from simgen.errors import SimgenError
 from simgen.sampling.scene import EpisodePlan
 from simgen.sampling.seeds import episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
@@ -68,8 +70,12 @@ def episode_dir(index: int) -> str:
 
 
 def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_dir: Path,
-                images: ImageWriter, min_visible_px: int) -> EpisodeRecord:
-    """Simulate and capture one episode, queuing its images on ``images``."""
+                images: ImageWriter, min_visible_px: int,
+                on_frame: Callable[[], None] | None = None) -> EpisodeRecord:
+    """Simulate and capture one episode, queuing its images on ``images``.
+
+    ``on_frame`` is called after each captured frame (all cameras), for progress display.
+    """
     c = session.client
     session.reset(plan.physics)
     world = build_world(c, plan)
@@ -107,6 +113,8 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                     width=view.width, height=view.height, K=view.K,
                     cam_to_world=view.cam_to_world,
                     boxes=visible_boxes(shot.instance, labeled, min_visible_px)))
+            if on_frame is not None:
+                on_frame()
         if step == steps:
             break
         for behaviour in behaviours:
@@ -123,7 +131,10 @@ def _camera_mounts(client: int, plan: EpisodePlan, world: BuiltWorld):
             mounts.append((None, None))
             continue
         uid = world.uids[cam.mount]
-        mounts.append((uid, link_index(client, uid, cam.link) if cam.link else None))
+        try:
+            mounts.append((uid, link_index(client, uid, cam.link) if cam.link else None))
+        except SimgenError as exc:
+            raise SimgenError(f"camera {cam.name!r} mounted on {cam.mount!r}: {exc}") from None
     return mounts
 
 

@@ -33,8 +33,30 @@ class RunSummary:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-#: Called after each episode with (episodes done, frames done so far).
+#: Called after each captured frame and each episode with (episodes done, frames done).
 ProgressCallback = Callable[[int, int], None]
+
+
+class _Tally:
+    """Counts episodes and frames (all cameras) and reports them to a progress callback."""
+
+    def __init__(self, progress: ProgressCallback | None, cameras: int):
+        self.progress = progress
+        self.cameras = cameras
+        self.episodes = 0
+        self.frames = 0
+
+    def frame(self) -> None:
+        self.frames += self.cameras
+        self._report()
+
+    def episode(self) -> None:
+        self.episodes += 1
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.episodes, self.frames)
 
 
 def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
@@ -50,13 +72,13 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
     images = ImageWriter()
     with PhysicsSession(scenario.renderer) as session:
         try:
+            tally = _Tally(progress, cameras=len(scenario.cameras))
             for index in range(scenario.episodes):
                 plan = plan_episode(scenario, index, scenario_path.parent)
                 record = run_episode(session, plan, scenario.seed, out_dir, images,
-                                     scenario.labels.min_visible_px)
+                                     scenario.labels.min_visible_px, tally.frame)
                 writer.add(record)
-                if progress is not None:
-                    progress(index + 1, writer.n_frames)
+                tally.episode()
             images.drain()
         finally:
             images.close()
@@ -70,15 +92,3 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
     return RunSummary(out_dir, scenario.episodes, writer.n_frames, writer.n_labels,
                       time.perf_counter() - start, renderer)
 
-
-def frames_per_episode(scenario: Scenario) -> int | None:
-    """Captured frames per episode across cameras when duration is fixed, else None."""
-    from simgen.spec.distributions import Const
-
-    if not isinstance(scenario.duration_s, Const) or not isinstance(
-            scenario.physics.time_step_s, Const):
-        return None
-    dt = scenario.physics.time_step_s.value
-    steps = max(int(round(scenario.duration_s.value / dt)), 1)
-    every = max(int(round(1.0 / (scenario.capture.rate_hz * dt))), 1)
-    return (steps // every + 1) * len(scenario.cameras)

@@ -245,29 +245,35 @@ def _place_once(placement: Placement, d: _Draws, ipath: str, road, table, params
                 heading = 0.0 if side == "right" else 180.0
             else:
                 half = max(road.sidewalk_width_m / 2 - 0.5, 0.0)
-                y = road.sidewalk_centre_y_m(side) + float(d.rng.uniform(-half, half))
+                offset = float(d.rng.uniform(-half, half))  # across the sidewalk
+                d.sampled[f"{p}.sidewalk_offset_m"] = offset
+                y = road.sidewalk_centre_y_m(side) + offset
                 z += road.kerb_height_m
                 heading = _pedestrian_heading(params, side, extra)
             key = (region, side)
         yaw = heading + (yaw_offset or 0.0)
-    elif region == "table":
-        (x0, x1), (y0, y1) = table.work_area_m
-        x = float(d(placement.x_m, f"{p}.x_m")) if placement.x_m is not None \
-            else float(d.rng.uniform(x0, x1))
-        y = float(d(placement.y_m, f"{p}.y_m")) if placement.y_m is not None \
-            else float(d.rng.uniform(y0, y1))
-        z += table.top_z_m
-        yaw = yaw_offset if yaw_offset is not None else float(d.rng.uniform(-180, 180))
-        key = ("table",)
-    else:  # area
-        x = float(d(placement.x_m, f"{p}.x_m"))
-        y = float(d(placement.y_m, f"{p}.y_m"))
-        yaw = yaw_offset if yaw_offset is not None else float(d.rng.uniform(-180, 180))
-        key = ("area",)
-    if region in ("table", "area"):
-        for name, value in (("x_m", x), ("y_m", y), ("yaw_deg", yaw)):
-            d.sampled.setdefault(f"{p}.{name}", value)
+    elif region in ("table", "area"):
+        if region == "table":
+            (x0, x1), (y0, y1) = table.work_area_m
+            z += table.top_z_m
+        x = _draw_or_implicit(d, placement.x_m, f"{p}.x_m", lambda: d.rng.uniform(x0, x1))
+        y = _draw_or_implicit(d, placement.y_m, f"{p}.y_m", lambda: d.rng.uniform(y0, y1))
+        yaw = _draw_or_implicit(d, placement.yaw_deg, f"{p}.yaw_deg",
+                                lambda: d.rng.uniform(-180, 180))
+        key = (region,)
     return x, y, z, yaw, key, extra
+
+
+def _draw_or_implicit(d: _Draws, dist: Dist | None, path: str, implicit) -> float:
+    """Draw ``dist`` when the scenario gives one, else the region's implicit default draw.
+
+    Implicit draws are random too, so they are recorded under the field's path.
+    """
+    if dist is not None:
+        return float(d(dist, path))
+    value = float(implicit())
+    d.sampled[path] = value
+    return value
 
 
 def _pedestrian_heading(params: dict[str, Any], side: str, extra: dict[str, Any]) -> float:

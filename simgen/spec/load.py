@@ -21,11 +21,21 @@ from simgen.spec.models import Scenario, cross_field_problems
 from simgen.spec.source import Loc, ScenarioSource, apply_override, format_loc, read_source
 
 
-def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-    """Read, override (``path=value`` strings) and validate a scenario file."""
+def load_scenario(path: str | Path, overrides: Sequence[str | tuple[str, str]] = ()) -> Scenario:
+    """Read, override and validate a scenario file.
+
+    Each override is a ``path=value`` string (reported as ``--set:N``, counting the
+    strings from 1) or a ``(origin, "path=value")`` pair reported under ``origin``.
+    """
     source = read_source(Path(path))
-    for index, assignment in enumerate(overrides, start=1):
-        apply_override(source, assignment, index)
+    index = 0
+    for override in overrides:
+        if isinstance(override, tuple):
+            where, assignment = override
+        else:
+            index += 1
+            where, assignment = f"--set:{index}", override
+        apply_override(source, assignment, where)
     return validate_source(source)
 
 
@@ -57,7 +67,14 @@ def _format_errors(source: ScenarioSource, exc: ValidationError) -> list[str]:
         line = f"{source.origin(loc)}: {shown}: {message}"
         if line not in lines:
             lines.append(line)
-    return lines
+    return sorted(lines, key=_line_order)
+
+
+def _line_order(line: str) -> tuple:
+    """Sort problems by where they were written: file lines in order, overrides last."""
+    origin = line.split(": ", 1)[0]
+    place, _, number = origin.rpartition(":")
+    return (place.startswith("--"), place, int(number) if number.isdigit() else 0)
 
 
 def _data_loc(data: Any, loc: Sequence[str | int]) -> Loc:

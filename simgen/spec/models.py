@@ -245,6 +245,8 @@ ROBOTICS_BEHAVIOURS = ("pick_and_place",)
 class BodyGroup(StrictModel):
     """``count`` bodies of one class: asset, placement, scale, colour and behaviour.
 
+    ``class`` may be left out when ``asset`` is a single catalog id (its default class).
+
     A group of one is named ``name``; larger groups name bodies ``name_0``, ``name_1``...
     """
 
@@ -258,6 +260,16 @@ class BodyGroup(StrictModel):
     behaviour: BehaviourSpec = Field(default_factory=lambda: StaticSpec(kind="static"))
     labeled: bool = True
     mass_kg: Number(gt=0) | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _class_from_catalog(cls, data: Any) -> Any:
+        """``class`` defaults to the catalog's class when ``asset`` is one catalog id."""
+        if isinstance(data, dict) and "class" not in data and "cls" not in data:
+            asset = data.get("asset")
+            if isinstance(asset, str) and asset in ASSETS:
+                return {**data, "class": ASSETS[asset].default_class}
+        return data
 
 
 class World(StrictModel):

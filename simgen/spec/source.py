@@ -111,9 +111,11 @@ def format_loc(loc: Loc) -> str:
     return out or "<root>"
 
 
-def apply_override(source: ScenarioSource, assignment: str, index: int) -> None:
-    """Apply ``path.to.field=value`` (value parsed as YAML) to the source data in place."""
-    where = f"--set:{index}"
+def apply_override(source: ScenarioSource, assignment: str, where: str) -> None:
+    """Apply ``path.to.field=value`` (value parsed as YAML) to the source data in place.
+
+    ``where`` names the override in error lines, e.g. ``--set:2`` or ``--seed``.
+    """
     path_text, sep, value_text = assignment.partition("=")
     if not sep or not path_text.strip():
         raise SpecError([f"{where}: <set>: expected path.to.field=value, got {assignment!r}"])

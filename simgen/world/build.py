@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from simgen.catalog import ASSETS, AssetEntry
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, did_you_mean
 from simgen.sampling.scene import BodyPlan, EpisodePlan, RoadLayout, TableLayout
 from simgen.world.bullet import p
 
@@ -267,8 +267,6 @@ def link_index(client: int, uid: int, link_name: str) -> int:
     for j in range(p.getNumJoints(uid, physicsClientId=client)):
         names[p.getJointInfo(uid, j, physicsClientId=client)[12].decode()] = j
     if link_name not in names:
-        from simgen.errors import did_you_mean
-
-        raise SimgenError(f"no link {link_name!r} on this body{did_you_mean(link_name, names)}; "
+        raise SimgenError(f"no link {link_name!r}{did_you_mean(link_name, names)}; "
                           f"links: {', '.join(names)}")
     return names[link_name]

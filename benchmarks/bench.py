@@ -1,0 +1,81 @@
+"""Benchmark: the shipped scenarios end to end against a bare PyBullet loop on the same worlds.
+
+For each scenario, in one process:
+- bare: the same episode worlds built, then only ``stepSimulation`` and ``getCameraImage``
+  at the capture cadence (no behaviours, labels, encoding or writing);
+- pipeline: ``simgen run`` into a temporary folder (everything written).
+Prints frames per second of each and their ratio, and the pipeline's wall time.
+
+    python benchmarks/bench.py [--episodes N] [--renderer auto|egl|tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from simgen.runner.run import run_scenario
+from simgen.sampling.episode import plan_episode
+from simgen.sensors.camera import camera_view, mount_pose
+from simgen.spec import load_scenario
+from simgen.world.build import build_world
+from simgen.world.bullet import p
+from simgen.world.engine import PhysicsSession
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bare_loop_fps(scenario, path: Path) -> tuple[float, str]:
+    """Frames (all cameras) per second of step + getCameraImage on the scenario's worlds."""
+    frames = 0
+    elapsed = 0.0
+    with PhysicsSession(scenario.renderer) as session:
+        c = session.client
+        for index in range(scenario.episodes):
+            plan = plan_episode(scenario, index, path.parent)
+            session.reset(plan.physics)
+            world = build_world(c, plan)
+            dt = plan.physics.time_step_s
+            steps = max(int(round(plan.duration_s / dt)), 1)
+            every = max(int(round(1.0 / (plan.capture_rate_hz * dt))), 1)
+            mounts = [(world.uids.get(cam.mount), None) for cam in plan.cameras]
+            start = time.perf_counter()
+            for step in range(steps + 1):
+                if step % every == 0:
+                    for cam, (uid, link) in zip(plan.cameras, mounts, strict=True):
+                        view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used)
+                        p.getCameraImage(view.width, view.height, view.view_gl, view.proj_gl,
+                                         renderer=session.render_flag, physicsClientId=c)
+                        frames += 1
+                p.stepSimulation(physicsClientId=c)
+            elapsed += time.perf_counter() - start
+        return frames / elapsed, session.renderer_used
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=None)
+    parser.add_argument("--renderer", default=None)
+    args = parser.parse_args()
+    overrides = []
+    if args.episodes is not None:
+        overrides.append(f"episodes={args.episodes}")
+    if args.renderer is not None:
+        overrides.append(f"renderer={args.renderer}")
+    print("| scenario | renderer | episodes | frames | pipeline wall s | pipeline frames/s "
+          "| bare frames/s | pipeline / bare |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        scenario = load_scenario(path, overrides)
+        bare_fps, renderer = bare_loop_fps(scenario, path)
+        with tempfile.TemporaryDirectory() as tmp:
+            summary = run_scenario(scenario, path, Path(tmp) / "out")
+        print(f"| {scenario.name} | {renderer} | {summary.episodes} | {summary.frames} | "
+              f"{summary.elapsed_s:.1f} | {summary.frames_per_s:.1f} | {bare_fps:.1f} | "
+              f"{summary.frames_per_s / bare_fps:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
