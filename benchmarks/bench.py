@@ -21,7 +21,7 @@ from simgen.sampling.episode import plan_episode
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.spec import load_scenario
 from simgen.world.build import build_world
-from simgen.world.bullet import p
+from simgen.world.bullet import p, quiet_stdout
 from simgen.world.engine import PhysicsSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +46,10 @@ def bare_loop_fps(scenario, path: Path) -> tuple[float, str]:
                 if step % every == 0:
                     for cam, (uid, link) in zip(plan.cameras, mounts, strict=True):
                         view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used)
-                        p.getCameraImage(view.width, view.height, view.view_gl, view.proj_gl,
-                                         renderer=session.render_flag, physicsClientId=c)
+                        with quiet_stdout():  # as the pipeline does (EGL prints on init)
+                            p.getCameraImage(view.width, view.height, view.view_gl,
+                                             view.proj_gl, renderer=session.render_flag,
+                                             physicsClientId=c)
                         frames += 1
                 p.stepSimulation(physicsClientId=c)
             elapsed += time.perf_counter() - start

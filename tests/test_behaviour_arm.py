@@ -118,7 +118,10 @@ def _sample_layout(rng: np.random.Generator, count: int) -> list[tuple[tuple[flo
     return spots
 
 
-def _episode_plan(arm: str, names: list[str], place_xy: tuple[float, float]) -> EpisodePlan:
+def _episode_plan(
+    arm: str, names: list[str], place_xy: tuple[float, float], target: str | None = ""
+) -> EpisodePlan:
+    """A one-arm tabletop plan; the arm picks ``target`` (default: the first of ``names``)."""
     table = TableLayout(
         top_z_m=TABLE_TOP_Z_M,
         centre_m=(0.45, 0.0, 0.0),
@@ -136,7 +139,11 @@ def _episode_plan(arm: str, names: list[str], place_xy: tuple[float, float]) -> 
         scale=1.0,
         colour_rgba=None,
         behaviour="pick_and_place",
-        behaviour_params={"target": names[0], "place_position_m": place_xy, "start_s": START_S},
+        behaviour_params={
+            "target": names[0] if target == "" else target,
+            "place_position_m": place_xy,
+            "start_s": START_S,
+        },
     )
     objects = tuple(
         BodyPlan(
@@ -311,7 +318,7 @@ def test_pick_and_place_puts_target_down_at_place_position(arm: str, target: str
     started = result.phase_started_s
     assert started["pre_grasp"] == pytest.approx(START_S, abs=TIME_STEP_S)
     assert list(started) == [phase.name for phase in PHASES[1:]]
-    assert started["done"] - START_S < 6.5
+    assert started["done"] - START_S < 7.0  # typically 5-6 s
 
 
 @pytest.mark.parametrize("arm", ["panda", "kuka_iiwa"])
@@ -355,6 +362,28 @@ def test_new_arm_starts_in_home_pose_pointing_down(arm: str):
         rotation = np.reshape(p.getMatrixFromQuaternion(tool[5], physicsClientId=client), (3, 3))
         assert rotation[:, 2] == pytest.approx((0.0, 0.0, -1.0), abs=0.01)
         assert tool[4][2] - TABLE_TOP_Z_M > 0.4  # well clear of the objects
+    finally:
+        p.disconnect(physicsClientId=client)
+
+
+def test_with_nothing_to_pick_the_arm_holds_home():
+    client = p.connect(p.DIRECT)
+    try:
+        p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=client)
+        p.setGravity(0, 0, -9.81, physicsClientId=client)
+        uid = p.loadURDF(
+            ARM_URDF["panda"], (0, 0, TABLE_TOP_Z_M), useFixedBase=True, physicsClientId=client
+        )
+        plan = _episode_plan("panda", ["cube"], (0.4, 0.35), target=None)
+        ctx = BehaviourContext(client, plan, {"arm": uid}, np.random.default_rng(0))
+        behaviour = PickAndPlace(ctx, plan.bodies[0], uid)
+        for i in range(240):
+            behaviour.step(i * TIME_STEP_S, TIME_STEP_S)
+            p.stepSimulation(physicsClientId=client)
+
+        assert behaviour.phase == "wait" and not behaviour.control().gripper_closed
+        joints = behaviour.control().joint_positions_rad
+        assert joints == pytest.approx(arm_home_joints("panda"), abs=0.01)
     finally:
         p.disconnect(physicsClientId=client)
 

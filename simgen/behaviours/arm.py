@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pybullet as p
 
 from simgen.behaviours.base import Behaviour, BehaviourContext, Control, register_behaviour
 from simgen.errors import did_you_mean
 from simgen.sampling.scene import BodyPlan
+from simgen.world.bullet import p
 
 Vec3 = tuple[float, float, float]
 
@@ -379,7 +379,8 @@ _RETREAT_M = 0.10
 class PickAndPlace(Behaviour):
     """Scripted top-down pick and place of one target body for a fixed-base arm.
 
-    Parameters (``body.behaviour_params``): ``target`` (body name), ``place_position_m``
+    Parameters (``body.behaviour_params``): ``target`` (body name; None when there is
+    nothing to pick, and the arm then holds its home pose), ``place_position_m``
     (x, y in the world frame: where the target's base position, as PyBullet reports it
     (its centre-of-mass frame), is set down on the table),
     ``start_s`` (default 0) and ``lift_height_m`` (how high the target's underside is
@@ -408,13 +409,14 @@ class PickAndPlace(Behaviour):
         super().__init__(ctx, body, uid)
         self.model = arm_model(body.asset)
         params = body.behaviour_params
-        target = params["target"]
-        if target not in ctx.uids:
+        target = params.get("target")
+        if target is not None and target not in ctx.uids:
             raise ValueError(
                 f"pick_and_place target {target!r} is not a body of this episode"
                 + did_you_mean(target, ctx.uids)
             )
-        self.target_uid: int = ctx.uids[target]
+        #: PyBullet uid of the body to pick; None when the episode has nothing to pick
+        self.target_uid: int | None = None if target is None else ctx.uids[target]
         place = params["place_position_m"]
         self.place_xy_m: tuple[float, float] = (float(place[0]), float(place[1]))
         self.start_s: float = float(params.get("start_s", 0.0))
@@ -619,7 +621,7 @@ class PickAndPlace(Behaviour):
         return float(np.linalg.norm(state[6])) < _SETTLED_SPEED_M_S
 
     def _started(self, t_s: float) -> bool:
-        return t_s >= self.start_s
+        return t_s >= self.start_s and self.target_uid is not None
 
     def _descended(self, t_s: float) -> bool:
         return self.grasped or self._at_waypoint(t_s)
