@@ -80,6 +80,9 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
                 writer.add(record)
                 tally.episode()
             images.drain()
+        except BaseException:
+            writer.abort()
+            raise
         finally:
             images.close()
         renderer = session.renderer_used

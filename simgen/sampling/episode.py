@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -138,101 +138,95 @@ class _Occupancy:
 
 
 def _plan_bodies(scenario, d, road, table, scenario_dir) -> tuple[BodyPlan, ...]:
-    occupancy = _Occupancy()
+    planner = _BodyPlanner(d, road, table, scenario_dir)
     bodies: list[BodyPlan] = []
-    pick_groups: list[tuple[str, BodyGroup]] = []
     for gpath, group in scenario.world.groups():
         count = int(d(group.count, f"{gpath}.count"))
         for i in range(count):
-            name = group.name if count == 1 and gpath in ("world.ego", "world.arm") \
-                else f"{group.name}_{i}"
-            ipath = f"{gpath}.instances[{i}]"
-            if group.behaviour.kind == "pick_and_place":
-                pick_groups.append((name, group, f"{gpath}.instances[{i}]"))
-            bodies.append(_plan_body(group, name, ipath, d, road, table, occupancy,
-                                     scenario_dir, gpath, i, count))
-    if pick_groups:
-        bodies = _assign_pick_targets(bodies, pick_groups, d, table)
-    return tuple(bodies)
+            single = count == 1 and gpath in ("world.ego", "world.arm")
+            name = group.name if single else f"{group.name}_{i}"
+            bodies.append(planner.body(group, gpath, name, i, count))
+    return tuple(planner.assign_pick_targets(bodies))
 
 
-def _plan_body(group, name, ipath, d, road, table, occupancy, scenario_dir, gpath, i, count):
-    asset = resolve_asset_path(str(d(group.asset, f"{ipath}.asset")), scenario_dir)
-    scale = float(d(group.scale, f"{ipath}.scale"))
-    colour = None
-    if group.colour is not None:
-        value = d(group.colour, f"{ipath}.colour")
-        rgb = COLOURS[value] if isinstance(value, str) else tuple(value)
-        colour = (*map(float, rgb), 1.0)
-    mass = float(d(group.mass_kg, f"{ipath}.mass_kg")) if group.mass_kg is not None else None
-    params = _behaviour_params(group, ipath, d)
-    position, yaw, extra = _place(group.placement, group, ipath, d, road, table, occupancy,
-                                  params, gpath, i, count)
-    params.update(extra)
-    return BodyPlan(
-        name=name,
-        group=group.name,
-        cls=group.cls,
-        asset=asset,
-        position_m=position,
-        yaw_deg=yaw,
-        scale=scale,
-        colour_rgba=colour,
-        behaviour=group.behaviour.kind,
-        behaviour_params=params,
-        labeled=group.labeled,
-        mass_kg=mass,
-    )
+class _BodyPlanner:
+    """Draws each body's asset, look, behaviour and a free place in its region."""
 
+    def __init__(self, d: _Draws, road, table, scenario_dir: Path):
+        self.d = d
+        self.road = road
+        self.table = table
+        self.scenario_dir = scenario_dir
+        self.occupancy = _Occupancy()
+        self.pickers: dict[str, tuple[BodyGroup, str]] = {}  # arm name -> (group, path)
 
-def _behaviour_params(group: BodyGroup, ipath: str, d: _Draws) -> dict[str, Any]:
-    spec = group.behaviour
-    params: dict[str, Any] = {}
-    for fname in type(spec).model_fields:
-        if fname in ("kind", "target_group"):
-            continue
-        params[fname] = d(getattr(spec, fname), f"{ipath}.behaviour.{fname}")
-    return params
+    def body(self, group: BodyGroup, gpath: str, name: str, index: int, count: int):
+        """Plan body ``index`` of ``count`` of ``group``."""
+        d = self.d
+        ipath = f"{gpath}.instances[{index}]"
+        asset = resolve_asset_path(str(d(group.asset, f"{ipath}.asset")), self.scenario_dir)
+        colour = None
+        if group.colour is not None:
+            value = d(group.colour, f"{ipath}.colour")
+            rgb = COLOURS[value] if isinstance(value, str) else tuple(value)
+            colour = (*map(float, rgb), 1.0)
+        mass = float(d(group.mass_kg, f"{ipath}.mass_kg")) if group.mass_kg is not None \
+            else None
+        params = {
+            fname: d(getattr(group.behaviour, fname), f"{ipath}.behaviour.{fname}")
+            for fname in type(group.behaviour).model_fields
+            if fname not in ("kind", "target_group")
+        }
+        position, yaw = self._place(group, gpath, ipath, params, index, count)
+        if group.behaviour.kind == "pick_and_place":
+            self.pickers[name] = (group, ipath)
+        return BodyPlan(
+            name=name,
+            group=group.name,
+            cls=group.cls,
+            asset=asset,
+            position_m=position,
+            yaw_deg=yaw,
+            scale=float(d(group.scale, f"{ipath}.scale")),
+            colour_rgba=colour,
+            behaviour=group.behaviour.kind,
+            behaviour_params=params,
+            labeled=group.labeled,
+            mass_kg=mass,
+        )
 
-
-def _place(placement: Placement, group, ipath, d, road, table, occupancy, params,
-           gpath, index, count):
-    """Sample a free position for one body; returns (position, yaw_deg, behaviour extras)."""
-    spacing = placement.min_spacing_m
-    for _ in range(PLACEMENT_ATTEMPTS):
-        # Draws are recorded once the placement is accepted, so rejected tries leave no trace.
-        trial = _Draws(d.rng)
-        x, y, z, yaw, key, extra = _place_once(placement, trial, ipath, road, table, params)
-        if occupancy.free(key, x, y, spacing):
-            occupancy.add(key, x, y, spacing)
-            d.sampled.update(trial.sampled)
-            return (x, y, z), yaw, extra
-    raise SimgenError(
-        f"{gpath} ({group.name}): could not place body {index + 1} of {count} "
-        f"{spacing:g} m from the others after {PLACEMENT_ATTEMPTS} tries; lower count or "
-        "min_spacing_m, or widen the placement range"
-    )
-
-
-def _place_once(placement: Placement, d: _Draws, ipath: str, road, table, params):
-    region = placement.region
-    p = f"{ipath}.placement"
-    z = float(d(placement.z_m, f"{p}.z_m")) if placement.z_m is not None else 0.0
-    yaw_offset = float(d(placement.yaw_deg, f"{p}.yaw_deg")) if placement.yaw_deg is not None \
-        else None
-    extra: dict[str, Any] = {}
-    if region in ("lane", "shoulder", "sidewalk"):
-        if placement.x_m is not None:
-            x = float(d(placement.x_m, f"{p}.x_m"))
-        else:
-            x = float(d.rng.uniform(road.start_x_m + 10, road.end_x_m - 10))
-            d.sampled[f"{p}.x_m"] = x
-        if region == "lane":
-            if placement.lane is not None:
-                lane = int(d(placement.lane, f"{p}.lane"))
+    def _place(self, group, gpath, ipath, params, index, count):
+        """A free position (rejection sampling); adds region-given behaviour params."""
+        spacing = group.placement.min_spacing_m
+        for _ in range(PLACEMENT_ATTEMPTS):
+            # A trial's draws are recorded only if it is accepted.
+            trial = _Draws(self.d.rng)
+            extra: dict[str, Any] = {}
+            if group.placement.region in ("lane", "shoulder", "sidewalk"):
+                x, y, z, yaw, key = self._on_road(group.placement, trial, ipath, params, extra)
             else:
-                lane = int(d.rng.integers(road.total_lanes))
-                d.sampled[f"{p}.lane"] = lane
+                x, y, z, yaw, key = self._on_surface(group.placement, trial, ipath)
+            if self.occupancy.free(key, x, y, spacing):
+                self.occupancy.add(key, x, y, spacing)
+                self.d.sampled.update(trial.sampled)
+                params.update(extra)
+                return (x, y, z), yaw
+        raise SimgenError(
+            f"{gpath} ({group.name}): could not place body {index + 1} of {count} "
+            f"{spacing:g} m from the others after {PLACEMENT_ATTEMPTS} tries; lower count or "
+            "min_spacing_m, or widen the placement range"
+        )
+
+    def _on_road(self, placement: Placement, d: _Draws, ipath: str, params, extra):
+        """Lane, shoulder or sidewalk: x along the road, y from the strip, heading from it."""
+        road, p = self.road, f"{ipath}.placement"
+        z = float(d(placement.z_m, f"{p}.z_m")) if placement.z_m is not None else 0.0
+        x = float(_draw_or_implicit(
+            d, placement.x_m, f"{p}.x_m",
+            lambda: d.rng.uniform(road.start_x_m + 10, road.end_x_m - 10)))
+        if placement.region == "lane":
+            lane = int(_draw_or_implicit(d, placement.lane, f"{p}.lane",
+                                         lambda: d.rng.integers(road.total_lanes)))
             lane = min(lane, road.total_lanes - 1)
             y = road.lane_centre_y_m(lane)
             heading = 0.0 if road.lane_direction(lane) > 0 else 180.0
@@ -240,7 +234,8 @@ def _place_once(placement: Placement, d: _Draws, ipath: str, road, table, params
             key: tuple = ("lane", lane)
         else:
             side = str(d(placement.side, f"{p}.side"))
-            if region == "shoulder":
+            key = (placement.region, side)
+            if placement.region == "shoulder":
                 y = road.shoulder_centre_y_m(side)
                 heading = 0.0 if side == "right" else 180.0
             else:
@@ -250,60 +245,67 @@ def _place_once(placement: Placement, d: _Draws, ipath: str, road, table, params
                 y = road.sidewalk_centre_y_m(side) + offset
                 z += road.kerb_height_m
                 heading = _pedestrian_heading(params, side, extra)
-            key = (region, side)
-        yaw = heading + (yaw_offset or 0.0)
-    elif region in ("table", "area"):
-        if region == "table":
-            (x0, x1), (y0, y1) = table.work_area_m
-            z += table.top_z_m
-        x = _draw_or_implicit(d, placement.x_m, f"{p}.x_m", lambda: d.rng.uniform(x0, x1))
-        y = _draw_or_implicit(d, placement.y_m, f"{p}.y_m", lambda: d.rng.uniform(y0, y1))
-        yaw = _draw_or_implicit(d, placement.yaw_deg, f"{p}.yaw_deg",
-                                lambda: d.rng.uniform(-180, 180))
-        key = (region,)
-    return x, y, z, yaw, key, extra
+        if placement.yaw_deg is not None:
+            heading += float(d(placement.yaw_deg, f"{p}.yaw_deg"))
+        return x, y, z, heading, key
+
+    def _on_surface(self, placement: Placement, d: _Draws, ipath: str):
+        """Table (work area unless x/y given, on the top) or area (x/y given, on the ground)."""
+        p = f"{ipath}.placement"
+        z = float(d(placement.z_m, f"{p}.z_m")) if placement.z_m is not None else 0.0
+        (x0, x1), (y0, y1) = self.table.work_area_m if self.table else ((0, 0), (0, 0))
+        if placement.region == "table":
+            z += self.table.top_z_m
+        x = float(_draw_or_implicit(d, placement.x_m, f"{p}.x_m",
+                                    lambda: d.rng.uniform(x0, x1)))
+        y = float(_draw_or_implicit(d, placement.y_m, f"{p}.y_m",
+                                    lambda: d.rng.uniform(y0, y1)))
+        yaw = float(_draw_or_implicit(d, placement.yaw_deg, f"{p}.yaw_deg",
+                                      lambda: d.rng.uniform(-180, 180)))
+        return x, y, z, yaw, (placement.region,)
+
+    def assign_pick_targets(self, bodies: list[BodyPlan]) -> list[BodyPlan]:
+        """Give each pick-and-place arm a random target object and a place position."""
+        d = self.d
+        out = []
+        for body in bodies:
+            if body.name not in self.pickers:
+                out.append(body)
+                continue
+            group, ipath = self.pickers[body.name]
+            wanted = group.behaviour.target_group
+            candidates = [b.name for b in bodies if b.labeled and b.behaviour == "static"
+                          and (wanted is None or b.group == wanted)]
+            params = dict(body.behaviour_params)
+            params["target"] = None
+            if candidates:
+                params["target"] = candidates[int(d.rng.integers(len(candidates)))]
+                d.sampled[f"{ipath}.behaviour.target"] = params["target"]
+            (x0, x1), (y0, y1) = self.table.place_area_m
+            params["place_position_m"] = (float(d.rng.uniform(x0, x1)),
+                                          float(d.rng.uniform(y0, y1)))
+            d.sampled[f"{ipath}.behaviour.place_position_m"] = list(params["place_position_m"])
+            out.append(replace(body, behaviour_params=params))
+        return out
 
 
-def _draw_or_implicit(d: _Draws, dist: Dist | None, path: str, implicit) -> float:
+def _draw_or_implicit(d: _Draws, dist: Dist | None, path: str, implicit) -> Any:
     """Draw ``dist`` when the scenario gives one, else the region's implicit default draw.
 
     Implicit draws are random too, so they are recorded under the field's path.
     """
     if dist is not None:
-        return float(d(dist, path))
-    value = float(implicit())
+        return d(dist, path)
+    value = implicit()
+    value = value.item() if isinstance(value, np.generic) else value  # plain int or float
     d.sampled[path] = value
     return value
 
 
 def _pedestrian_heading(params: dict[str, Any], side: str, extra: dict[str, Any]) -> float:
-    if "start_s" in params:  # a crosser faces the road it is about to cross
+    """Walkers face along the sidewalk; a crosser faces the road it is about to cross."""
+    if "start_s" in params:
         extra["direction"] = 1 if side == "right" else -1
         return 90.0 if side == "right" else -90.0
     direction = int(params.get("direction", 1))
     return 0.0 if direction > 0 else 180.0
-
-
-def _assign_pick_targets(bodies, pick_groups, d, table) -> list[BodyPlan]:
-    out = []
-    for body in bodies:
-        match = [(g, path) for n, g, path in pick_groups if n == body.name]
-        if not match:
-            out.append(body)
-            continue
-        group, ipath = match[0]
-        target_group = group.behaviour.target_group
-        candidates = [b.name for b in bodies if b.labeled and b.behaviour == "static"
-                      and (target_group is None or b.group == target_group)]
-        params = dict(body.behaviour_params)
-        if candidates:
-            params["target"] = candidates[int(d.rng.integers(len(candidates)))]
-            d.sampled[f"{ipath}.behaviour.target"] = params["target"]
-        else:
-            params["target"] = None
-        (x0, x1), (y0, y1) = table.place_area_m
-        params["place_position_m"] = (float(d.rng.uniform(x0, x1)),
-                                      float(d.rng.uniform(y0, y1)))
-        d.sampled[f"{ipath}.behaviour.place_position_m"] = list(params["place_position_m"])
-        out.append(BodyPlan(**{**body.__dict__, "behaviour_params": params}))
-    return out

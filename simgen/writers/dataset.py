@@ -161,6 +161,12 @@ class DatasetWriter:
             self._traj_writer = pq.ParquetWriter(self._traj_path, TRAJ_SCHEMA)
         self._traj_writer.write_table(table)
 
+    def abort(self) -> None:
+        """Close open files after a failed run (the folder stays marked incomplete)."""
+        if self._traj_writer is not None:
+            self._traj_writer.close()
+            self._traj_writer = None
+
     def finish(self, manifest: dict[str, Any]) -> None:
         """Write every table, the COCO file, then the manifest; clear the incomplete marker."""
         out = self.out_dir
