@@ -23,6 +23,21 @@ SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="Override a field: path.to.field=value (YAML value). Repeatable.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from simgen import __version__
+
+        out.print(f"simgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Turn YAML scenarios into labeled synthetic datasets (PyBullet)."""
+
+
 def _print_error_lines(error: SimgenError) -> None:
     """One red line per problem; located lines (``FILE:LINE: ...``) print as they are."""
     for line in str(error).splitlines():
