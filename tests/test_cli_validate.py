@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
+from conftest import ROOT, SCENARIOS
 
 GOOD = """\
 name: t
@@ -93,7 +91,7 @@ def bad(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_validate_shipped_scenario_exits_0(path: Path):
     result = simgen("validate", str(path), cwd=ROOT)
     assert result.returncode == 0, result.stderr

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from conftest import ROOT
 from pydantic import BaseModel
 from scipy import stats
 
@@ -31,7 +32,6 @@ from simgen.spec.distributions import (
 )
 from simgen.spec.source import parse_field_path
 
-ROOT = Path(__file__).resolve().parent.parent
 DRIVING = ROOT / "scenarios" / "driving_urban.yaml"
 ROBOTICS = ROOT / "scenarios" / "robot_tabletop.yaml"
 PACKAGE = ROOT / "simgen"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SCENARIOS
 
 from simgen.catalog import ASSETS
 from simgen.errors import SpecError
@@ -27,9 +28,6 @@ from simgen.spec.distributions import (
     Uniform,
 )
 from simgen.spec.source import apply_override, read_source
-
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 #: A small valid driving scenario; tests edit single lines of it.
 BASE = """\
@@ -119,10 +117,10 @@ def assert_error(line: str, where: str, field: str, *fragments: str) -> None:
 
 
 def test_scenarios_folder_is_not_empty():
-    assert len(SHIPPED) >= 2
+    assert len(SCENARIOS) >= 2
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_scenario_validates(path: Path):
     scenario = load_scenario(path)
     assert scenario.name == yaml.safe_load(path.read_text())["name"]
@@ -471,7 +469,7 @@ def test_shipped_scenarios_validate_against_schema_and_typos_do_not():
     validator_cls = jsonschema.validators.validator_for(schema)
     validator_cls.check_schema(schema)
     validator = validator_cls(schema)
-    for path in SHIPPED:
+    for path in SCENARIOS:
         errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
         assert not errors, f"{path.name}: {errors[0].message}"
     typo = yaml.safe_load(BASE + "durationn_s: 3\n")
@@ -615,7 +613,7 @@ def test_resolved_scenario_round_trips(tmp_path: Path, text: str):
     assert again == scenario
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_shipped_resolved_scenario_round_trips(path: Path):
     scenario = load_scenario(path)
     data = scenario_to_data(scenario)
