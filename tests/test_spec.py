@@ -620,3 +620,12 @@ def test_shipped_resolved_scenario_round_trips(path: Path):
     assert Scenario.model_validate(json.loads(json.dumps(data))) == scenario
     # Defaults are filled in: every field of the model is present.
     assert set(data) == {f.alias or n for n, f in Scenario.model_fields.items()}
+
+
+def test_misspelled_class_gets_a_suggestion(tmp_path: Path):
+    text = edit(BASE, "      class: car", "      class: cra_")
+    assert load_scenario(write(tmp_path, text)).world.actors[0].cls == "cra_"  # not near
+    text = edit(BASE, "      class: car", "      class: pedestrain")
+    path = write(tmp_path, text)
+    assert_error(one_error(path), f"{path}:{line_of(text, '      class: pedestrain')}",
+                 "world.actors[0].class", "did you mean 'pedestrian'?")

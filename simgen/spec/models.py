@@ -6,6 +6,7 @@ their name. Fields typed ``Number``/``Integer``/``Category`` accept a distributi
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -349,11 +350,16 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
         if group is not None and group.count != Const(1):
             yield ("world", single, "count"), f"the {single} is one body: count must be 1"
     names: dict[str, tuple] = {}
+    known_classes = {g.cls for _, g in w.groups()} | {a.default_class for a in ASSETS.values()}
     for path, group in w.groups():
         loc = _path_to_loc(path)
         if group.name in names:
             yield loc + ("name",), f"group name {group.name!r} is used twice"
         names[group.name] = loc
+        typo = _near_miss(group.cls, known_classes)
+        if typo:
+            yield (loc + ("class",), f"class {group.cls!r} looks like a misspelling of "
+                   f"{typo!r} (did you mean {typo!r}?); spell each class the same everywhere")
         kind = group.behaviour.kind
         if kind in DRIVING_BEHAVIOURS and s.domain != "driving":
             yield loc + ("behaviour", "kind"), f"behaviour {kind!r} needs a driving scenario"
@@ -385,6 +391,13 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
             yield ("cameras", i, "mount"), f"group {cam.mount!r} needs count 1 to carry a camera"
         if cam.link is not None and cam.mount == "world":
             yield ("cameras", i, "link"), "a link needs a mount on an actor"
+
+
+def _near_miss(name: str, known: set[str]) -> str | None:
+    """A known class that ``name`` is almost but not exactly (a likely typo), else None."""
+    others = sorted(k for k in known if k != name)
+    close = difflib.get_close_matches(name, others, n=1, cutoff=0.9)
+    return close[0] if close else None
 
 
 def _path_to_loc(path: str) -> tuple:

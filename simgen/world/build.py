@@ -67,6 +67,8 @@ class BuiltWorld:
 
 
 class _Builder:
+    """Creates the scene's static "stuff" and numbers every body it is told about."""
+
     def __init__(self, client: int):
         self.client = client
         self.instances: list[Instance] = []
@@ -74,45 +76,34 @@ class _Builder:
     def register(self, uid: int, name: str, cls: str, labeled: bool, asset: str) -> None:
         self.instances.append(Instance(len(self.instances) + 1, uid, name, cls, labeled, asset))
 
-    def box(self, name: str, cls: str, centre, half_extents, rgba, collide=True,
-            tile_m: float | None = None) -> int:
-        """A static box (stuff); visual-only when ``collide`` is False.
+    def slab(self, name: str, cls: str, centre_xy, half_xy, top_z: float, rgba,
+             tile_m: float = TILE_M) -> int:
+        """A static slab (stuff) whose top surface is at ``top_z``.
 
-        With ``tile_m`` the visual is split into tiles at most that long in x and y:
-        llvmpipe's EGL rasteriser mis-draws very large triangles that cross the near
-        plane, letting what lies beneath show through.
+        Two quirks of the EGL renderer shape it: it draws very flat, very wide boxes with
+        their top at the box centre (centimetres off the geometry), so slabs are thick
+        (``SLAB_HALF_THICKNESS_M``); and llvmpipe mis-draws huge triangles that cross the
+        near plane, letting what lies beneath show through, so the visual is split into
+        tiles at most ``tile_m`` long (one collision box keeps the physics simple).
         """
         c = self.client
-        if tile_m is None:
-            vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half_extents, physicsClientId=c)
-        else:
-            nx = min(max(int(np.ceil(2 * half_extents[0] / tile_m)), 1), MAX_SHAPES_PER_BODY)
-            ny = min(max(int(np.ceil(2 * half_extents[1] / tile_m)), 1), MAX_SHAPES_PER_BODY // nx)
-            hx, hy = half_extents[0] / nx, half_extents[1] / ny
-            offsets = [(-half_extents[0] + (2 * i + 1) * hx, -half_extents[1] + (2 * j + 1) * hy,
-                        0.0) for i in range(nx) for j in range(ny)]
-            vis = p.createVisualShapeArray(
-                shapeTypes=[p.GEOM_BOX] * len(offsets),
-                halfExtents=[(hx, hy, half_extents[2])] * len(offsets),
-                visualFramePositions=offsets, physicsClientId=c)
-        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half_extents, physicsClientId=c) \
-            if collide else -1
-        uid = p.createMultiBody(0, col, vis, basePosition=centre, physicsClientId=c)
+        hx_all, hy_all, hz = half_xy[0], half_xy[1], SLAB_HALF_THICKNESS_M
+        nx = min(max(int(np.ceil(2 * hx_all / tile_m)), 1), MAX_SHAPES_PER_BODY)
+        ny = min(max(int(np.ceil(2 * hy_all / tile_m)), 1), MAX_SHAPES_PER_BODY // nx)
+        hx, hy = hx_all / nx, hy_all / ny
+        offsets = [(-hx_all + (2 * i + 1) * hx, -hy_all + (2 * j + 1) * hy, 0.0)
+                   for i in range(nx) for j in range(ny)]
+        vis = p.createVisualShapeArray(
+            shapeTypes=[p.GEOM_BOX] * len(offsets), halfExtents=[(hx, hy, hz)] * len(offsets),
+            visualFramePositions=offsets, physicsClientId=c)
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=(hx_all, hy_all, hz),
+                                     physicsClientId=c)
+        uid = p.createMultiBody(0, col, vis, basePosition=(centre_xy[0], centre_xy[1], top_z - hz),
+                                physicsClientId=c)
         # Matte: the EGL renderer's per-vertex specular highlight shows tile seams.
         p.changeVisualShape(uid, -1, rgbaColor=rgba, specularColor=(0, 0, 0), physicsClientId=c)
         self.register(uid, name, cls, False, "")
         return uid
-
-    def slab(self, name: str, cls: str, centre_xy, half_xy, top_z: float, rgba,
-             tile_m: float = 20.0) -> int:
-        """A static slab whose top surface is at ``top_z``, tiled for the EGL renderer.
-
-        Slabs are thick (``SLAB_HALF_THICKNESS_M``): the EGL renderer draws very flat,
-        very wide boxes with their top at the box centre, centimetres off the geometry.
-        """
-        half = (half_xy[0], half_xy[1], SLAB_HALF_THICKNESS_M)
-        centre = (centre_xy[0], centre_xy[1], top_z - SLAB_HALF_THICKNESS_M)
-        return self.box(name, cls, centre, half, rgba, tile_m=tile_m)
 
     def boxes(self, name: str, cls: str, centres, half_extents, rgba) -> int:
         """Many visual-only boxes as one static body (lane markings)."""
