@@ -629,3 +629,21 @@ def test_misspelled_class_gets_a_suggestion(tmp_path: Path):
     path = write(tmp_path, text)
     assert_error(one_error(path), f"{path}:{line_of(text, '      class: pedestrain')}",
                  "world.actors[0].class", "did you mean 'pedestrian'?")
+
+
+@pytest.mark.parametrize("old,new,field,message", [
+    (EGO_SPEED, "      speed_mpss: 5", "world.ego.behaviour.speed_mpss",
+     "unknown field 'speed_mpss' (did you mean 'speed_mps'?)"),
+    (EGO_SPEED, "      speed_mps: fast", "world.ego.behaviour.speed_mps",
+     "expected a number or a distribution, got 'fast'"),
+    (EGO_SPEED, "      speed_mps: {uniform: [9, 3]}", "world.ego.behaviour.speed_mps.uniform",
+     "uniform needs low <= high, got [9, 3]"),
+    ("    asset: sedan", "    asset: sedann", "world.ego.asset",
+     "unknown asset 'sedann' (did you mean 'sedan'?) (an asset id from the catalog, or a "
+     "path to a .urdf file)"),
+], ids=["unknown-key", "wrong-type", "bad-distribution", "unknown-asset"])
+def test_error_lines_are_exact(tmp_path: Path, old, new, field, message):
+    """The whole line, as documented in the README: FILE:LINE: path.to.field: message."""
+    text = edit(BASE, old, new)
+    path = write(tmp_path, text)
+    assert errors_of(path) == [f"{path}:{line_of(text, new)}: {field}: {message}"]
