@@ -43,6 +43,12 @@ def test_manifest_and_tables_are_complete(small_dataset):
     objects = pd.read_parquet(out / "objects.parquet")
     planned = objects[objects["group"].notna()]
     assert set(traj["actor"]) == set(planned["name"])
+    # Groups without a class label each body with the catalog class of the asset it drew.
+    groups = {g.name: g for _, g in scenario.world.groups()}
+    for group_name, asset, cls in zip(planned["group"], planned["asset"], planned["class"],
+                                      strict=True):
+        group = groups[group_name]
+        assert cls == (group.cls if group.cls is not None else ASSETS[asset].default_class)
 
 
 def test_boxes_are_tight_bounds_of_their_masks(small_dataset):

@@ -261,15 +261,24 @@ def test_missing_required_field_reports_parent_line(tmp_path: Path):
                  "required")
 
 
-def test_class_defaults_to_the_catalog_class_of_a_single_asset(tmp_path: Path):
+def test_class_defaults_to_the_catalog_class_of_each_asset(tmp_path: Path):
     text = edit(BASE, "    class: car")
     scenario = load_scenario(write(tmp_path, text))
     assert scenario.world.ego.cls == ASSETS["sedan"].default_class
-    # With a choice of assets there is no single default: class is required.
+    # With a choice of catalog assets each body gets the class of the asset it drew.
     text = edit(text, "    asset: sedan", "    asset: {choice: [sedan, van]}")
+    scenario = load_scenario(write(tmp_path, text))
+    assert scenario.world.ego.cls is None
+    assert scenario.world.ego.classes() == [ASSETS["sedan"].default_class,
+                                            ASSETS["van"].default_class]
+    assert scenario.world.ego.class_of("van") == ASSETS["van"].default_class
+    # A .urdf file has no catalog class: then class is required.
+    (tmp_path / "thing.urdf").write_text("<robot name='t'/>")
+    text = edit(text, "    asset: {choice: [sedan, van]}",
+                "    asset: {choice: [sedan, thing.urdf]}")
     path = write(tmp_path, text)
-    assert_error(one_error(path), f"{path}:{line_of(text, '  ego:')}", "world.ego.class",
-                 "required")
+    assert_error(one_error(path), f"{path}:{line_of(text, '  ego:')}", "world.ego",
+                 "give a class")
 
 
 def test_missing_required_field_in_list_item_reports_item_line(tmp_path: Path):

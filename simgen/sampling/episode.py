@@ -164,7 +164,8 @@ class _BodyPlanner:
         """Plan body ``index`` of ``count`` of ``group``."""
         d = self.d
         ipath = f"{gpath}.instances[{index}]"
-        asset = resolve_asset_path(str(d(group.asset, f"{ipath}.asset")), self.scenario_dir)
+        drawn = str(d(group.asset, f"{ipath}.asset"))
+        asset = resolve_asset_path(drawn, self.scenario_dir)
         colour = None
         if group.colour is not None:
             value = d(group.colour, f"{ipath}.colour")
@@ -183,7 +184,7 @@ class _BodyPlanner:
         return BodyPlan(
             name=name,
             group=group.name,
-            cls=group.cls,
+            cls=group.class_of(drawn),
             asset=asset,
             position_m=position,
             yaw_deg=yaw,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from simgen.catalog import ASSETS
 from simgen.errors import did_you_mean
-from simgen.spec.distributions import Category, Const, Integer, Number, one_of
+from simgen.spec.distributions import Category, Choice, Const, Integer, Number, one_of
 
 #: Named colours a scenario may use (RGB in 0..1); a colour may also be [r, g, b].
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -246,13 +246,14 @@ ROBOTICS_BEHAVIOURS = ("pick_and_place",)
 class BodyGroup(StrictModel):
     """``count`` bodies of one class: asset, placement, scale, colour and behaviour.
 
-    ``class`` may be left out when ``asset`` is a single catalog id (its default class).
+    ``class`` may be left out when every asset the group can draw is a catalog id: each
+    body then gets its asset's catalog class.
 
     A group of one is named ``name``; larger groups name bodies ``name_0``, ``name_1``...
     """
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
-    cls: str = Field(alias="class", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    cls: str | None = Field(None, alias="class", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     asset: Asset
     count: Integer(ge=0, le=500) = 1
     placement: Placement
@@ -271,6 +272,30 @@ class BodyGroup(StrictModel):
             if isinstance(asset, str) and asset in ASSETS:
                 return {**data, "class": ASSETS[asset].default_class}
         return data
+
+    @model_validator(mode="after")
+    def _class_known_for_every_asset(self) -> BodyGroup:
+        if self.cls is None and any(a not in ASSETS for a in self.asset_options()):
+            raise ValueError("give a class: an asset that is a .urdf file has no catalog class")
+        return self
+
+    def asset_options(self) -> tuple[str, ...]:
+        """Every asset this group can draw."""
+        return self.asset.options if isinstance(self.asset, Choice) else (self.asset.value,)
+
+    def classes(self) -> list[str]:
+        """The classes this group's bodies can have (one, or one per possible asset)."""
+        if self.cls is not None:
+            return [self.cls]
+        out: list[str] = []
+        for asset in self.asset_options():
+            if ASSETS[asset].default_class not in out:
+                out.append(ASSETS[asset].default_class)
+        return out
+
+    def class_of(self, asset: str) -> str:
+        """The class of a body of this group that drew ``asset``."""
+        return self.cls if self.cls is not None else ASSETS[asset].default_class
 
 
 class World(StrictModel):
@@ -323,8 +348,9 @@ class Scenario(StrictModel):
         """Labeled class names in order of first appearance (COCO category order)."""
         out: list[str] = []
         for _, group in self.world.groups():
-            if group.labeled and group.cls not in out:
-                out.append(group.cls)
+            for name in group.classes() if group.labeled else []:
+                if name not in out:
+                    out.append(name)
         return out
 
 
@@ -350,13 +376,14 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
         if group is not None and group.count != Const(1):
             yield ("world", single, "count"), f"the {single} is one body: count must be 1"
     names: dict[str, tuple] = {}
-    known_classes = {g.cls for _, g in w.groups()} | {a.default_class for a in ASSETS.values()}
+    known_classes = {c for _, g in w.groups() for c in g.classes()}
+    known_classes |= {a.default_class for a in ASSETS.values()}
     for path, group in w.groups():
         loc = _path_to_loc(path)
         if group.name in names:
             yield loc + ("name",), f"group name {group.name!r} is used twice"
         names[group.name] = loc
-        typo = _near_miss(group.cls, known_classes)
+        typo = _near_miss(group.cls, known_classes) if group.cls is not None else None
         if typo:
             yield (loc + ("class",), f"class {group.cls!r} looks like a misspelling of "
                    f"{typo!r} (did you mean {typo!r}?); spell each class the same everywhere")
