@@ -155,6 +155,7 @@ class _TrajectoryLogger:
         self._controls: list[list] = [[] for _ in behaviours]
 
     def log(self, step: int) -> None:
+        """Record every body's pose, velocity and control at simulation step ``step``."""
         c = self.client
         for tr, behaviour, controls in zip(self.trajectories, self.behaviours, self._controls,
                                            strict=True):
@@ -170,6 +171,7 @@ class _TrajectoryLogger:
             controls.append(behaviour.control())
 
     def finish(self) -> list[Trajectory]:
+        """The trajectories, with control columns for the bodies that report them."""
         for tr, controls in zip(self.trajectories, self._controls, strict=True):
             if any(ctl.steering_rad is not None for ctl in controls):
                 tr.steering_rad = np.array([ctl.steering_rad or 0.0 for ctl in controls])

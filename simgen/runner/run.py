@@ -47,10 +47,12 @@ class _Tally:
         self.frames = 0
 
     def frame(self) -> None:
+        """One frame captured by every camera."""
         self.frames += self.cameras
         self._report()
 
     def episode(self) -> None:
+        """One episode finished."""
         self.episodes += 1
         self._report()
 

@@ -130,10 +130,12 @@ class _Occupancy:
     taken: dict[tuple, list[tuple[float, float, float]]] = field(default_factory=dict)
 
     def free(self, key: tuple, x: float, y: float, spacing: float) -> bool:
+        """Whether (x, y) keeps the mean of both spacings from every body in strip ``key``."""
         return all(math.hypot(x - ox, y - oy) >= (spacing + os) / 2
                    for ox, oy, os in self.taken.get(key, []))
 
     def add(self, key: tuple, x: float, y: float, spacing: float) -> None:
+        """Mark (x, y) taken in strip ``key``."""
         self.taken.setdefault(key, []).append((x, y, spacing))
 
 

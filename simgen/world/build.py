@@ -74,6 +74,7 @@ class _Builder:
         self.instances: list[Instance] = []
 
     def register(self, uid: int, name: str, cls: str, labeled: bool, asset: str) -> None:
+        """Give body ``uid`` the next instance id."""
         self.instances.append(Instance(len(self.instances) + 1, uid, name, cls, labeled, asset))
 
     def slab(self, name: str, cls: str, centre_xy, half_xy, top_z: float, rgba,
