@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, SMALL, generate
+from conftest import RENDERERS, ROOT, SMALL, generate
 
 from simgen.catalog import ASSETS
 from simgen.sampling.episode import plan_episode
@@ -127,10 +127,11 @@ def test_positions_integrate_logged_velocities(small_dataset):
     assert moving >= 1
 
 
-def test_run_is_byte_identical_for_the_same_seed(tmp_path):
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_run_is_byte_identical_for_the_same_seed(tmp_path, renderer):
     """Two runs of the same scenario and seed (into different folders) give the same bytes."""
     path = ROOT / "scenarios" / "driving_urban.yaml"
-    overrides = [*SMALL, "episodes=2", "duration_s=0.6"]
+    overrides = [*SMALL, "episodes=2", "duration_s=0.6", f"renderer={renderer}"]
     digests = []
     for name in ("a", "b"):
         generate(path, tmp_path / name, overrides)
