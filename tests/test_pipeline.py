@@ -190,3 +190,23 @@ def test_pick_and_place_moves_the_target(tmp_path):
     joints = np.stack(arm_tr["joint_positions_rad"].to_numpy())
     assert joints.shape[1] >= 7 and np.ptp(joints[:, 0]) > 0.1
     assert "panda" in ASSETS
+
+
+def test_a_scenario_can_use_its_own_urdf(tmp_path):
+    """A .urdf path relative to the scenario loads; the dataset records it as written."""
+    import shutil
+
+    shutil.copy(ROOT / "assets" / "robotics" / "block.urdf", tmp_path / "my_block.urdf")
+    text = (ROOT / "scenarios" / "robot_tabletop.yaml").read_text().replace(
+        "    - name: lego\n",
+        "    - name: mine\n      class: my_block\n      asset: my_block.urdf\n      count: 2\n"
+        "      placement: {region: table, min_spacing_m: 0.08}\n    - name: lego\n")
+    path = tmp_path / "custom.yaml"
+    path.write_text(text)
+    generate(path, tmp_path / "out", SMALL)
+    objects = pd.read_parquet(tmp_path / "out" / "objects.parquet")
+    mine = objects[objects["group"] == "mine"]
+    assert list(mine["asset"]) == ["my_block.urdf"] * 2
+    assert str(tmp_path) not in (tmp_path / "out" / "dataset.json").read_text()
+    coco = json.loads((tmp_path / "out" / "annotations" / "coco.json").read_text())
+    assert "my_block" in [c["name"] for c in coco["categories"]]

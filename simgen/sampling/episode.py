@@ -166,8 +166,8 @@ class _BodyPlanner:
         """Plan body ``index`` of ``count`` of ``group``."""
         d = self.d
         ipath = f"{gpath}.instances[{index}]"
-        drawn = str(d(group.asset, f"{ipath}.asset"))
-        asset = resolve_asset_path(drawn, self.scenario_dir)
+        asset = str(d(group.asset, f"{ipath}.asset"))
+        resolved = resolve_asset_path(asset, self.scenario_dir)
         colour = None
         if group.colour is not None:
             value = d(group.colour, f"{ipath}.colour")
@@ -186,7 +186,7 @@ class _BodyPlanner:
         return BodyPlan(
             name=name,
             group=group.name,
-            cls=group.class_of(drawn),
+            cls=group.class_of(asset),
             asset=asset,
             position_m=position,
             yaw_deg=yaw,
@@ -196,6 +196,7 @@ class _BodyPlanner:
             behaviour_params=params,
             labeled=group.labeled,
             mass_kg=mass,
+            asset_file=None if resolved == asset else resolved,
         )
 
     def _place(self, group, gpath, ipath, params, index, count):

@@ -108,6 +108,8 @@ class BodyPlan:
     bottom of the body above the ground (or table top) it stands on; ``yaw_deg`` is the
     heading about world z. ``behaviour`` names a registered behaviour; its concrete
     parameters are in ``behaviour_params``. ``labeled`` bodies get boxes and COCO entries.
+    ``asset`` is a catalog id or a .urdf path as the scenario wrote it (what the dataset
+    records); ``asset_file`` is that path resolved on this machine (None for catalog ids).
     """
 
     name: str
@@ -122,6 +124,7 @@ class BodyPlan:
     behaviour_params: Mapping[str, Any] = field(default_factory=dict)
     labeled: bool = True
     mass_kg: float | None = None
+    asset_file: str | None = None
 
 
 @dataclass(frozen=True)

@@ -438,7 +438,7 @@ def _path_to_loc(path: str) -> tuple:
 
 
 def resolve_asset_path(asset: str, scenario_dir: Path) -> str:
-    """Catalog ids stay as they are; a relative .urdf path becomes absolute."""
+    """Catalog ids stay as they are; a .urdf path becomes absolute (relative to the scenario)."""
     if asset in ASSETS:
         return asset
     path = Path(asset)

@@ -210,7 +210,7 @@ def load_body(client: int, body: BodyPlan) -> int:
     axis-aligned bounding box in x/y and its lowest point in z.
     """
     entry = asset_entry(body.asset)
-    path = entry.file() if entry is not None else Path(body.asset)
+    path = entry.file() if entry is not None else Path(body.asset_file or body.asset)
     kind = entry.kind if entry is not None else "object"
     scale = (entry.base_scale if entry is not None else 1.0) * body.scale
     fixed = kind in FIXED_BASE_KINDS or body.behaviour in FIXED_BASE_BEHAVIOURS
