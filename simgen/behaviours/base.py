@@ -71,7 +71,6 @@ class Behaviour(ABC):
         raise NotImplementedError
 
 
-BehaviourFactory = Callable[[BehaviourContext, BodyPlan, int], Behaviour]
 BEHAVIOURS: dict[str, type[Behaviour]] = {}
 
 
