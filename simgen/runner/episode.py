@@ -59,7 +59,6 @@ class EpisodeRecord:
 
     plan: EpisodePlan
     world: BuiltWorld
-    time_step_s: float
     frames: list[FrameRecord] = field(default_factory=list)
     trajectories: list[Trajectory] = field(default_factory=list)
 
@@ -89,7 +88,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
     capture_every = max(int(round(1.0 / (plan.capture_rate_hz * dt))), 1)
     mounts = _camera_mounts(c, plan, world)
     labeled = np.array([i.instance_id for i in world.instances if i.labeled], dtype=np.int64)
-    record = EpisodeRecord(plan=plan, world=world, time_step_s=dt)
+    record = EpisodeRecord(plan=plan, world=world)
     logger = _TrajectoryLogger(c, plan, world, behaviours, steps + 1)
     folder = episode_dir(plan.index)
     for modality in ("rgb", "depth", "instance"):

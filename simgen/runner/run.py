@@ -81,12 +81,11 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
                                      scenario.labels.min_visible_px, tally.frame)
                 writer.add(record)
                 tally.episode()
-            images.drain()
         except BaseException:
             writer.abort()
             raise
         finally:
-            images.close()
+            images.close()  # waits for every queued image before the tables are written
         renderer = session.renderer_used
     writer.finish({
         "tool": "simgen", "version": __version__,

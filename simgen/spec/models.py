@@ -151,12 +151,12 @@ class Road(StrictModel):
 
 
 class Table(StrictModel):
-    """The robotics table; the arm stands at its near edge, objects go in the work area.
+    """The robotics table (pybullet_data's, top at z = 0.626 m); the arm stands at its near
+    edge, objects go in the work area.
 
     Areas are ``[[xmin, xmax], [ymin, ymax]]`` in the world frame on the table top.
     """
 
-    asset: Asset = "table"
     work_area_m: tuple[tuple[float, float], tuple[float, float]] = ((0.38, 0.65), (-0.25, 0.22))
     place_area_m: tuple[tuple[float, float], tuple[float, float]] = ((0.3, 0.5), (0.3, 0.42))
 

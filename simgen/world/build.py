@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simgen.catalog import ASSETS, AssetEntry
+from simgen.catalog import ASSETS
 from simgen.errors import SimgenError, did_you_mean
 from simgen.sampling.scene import BodyPlan, EpisodePlan, RoadLayout, TableLayout
 from simgen.world.bullet import p
@@ -198,18 +198,13 @@ def _build_table(b: _Builder, table: TableLayout) -> None:
     b.register(uid, "table", "table", False, "table")
 
 
-def asset_entry(asset: str) -> AssetEntry | None:
-    """The catalog entry of an asset id, or None for a user's own .urdf path."""
-    return ASSETS.get(asset)
-
-
 def load_body(client: int, body: BodyPlan) -> int:
     """Load one planned body, scaled, coloured and placed with its bottom at ``position_m`` z.
 
     Arms are anchored by their base origin; every other body by the centre of its
     axis-aligned bounding box in x/y and its lowest point in z.
     """
-    entry = asset_entry(body.asset)
+    entry = ASSETS.get(body.asset)  # None for a scenario's own .urdf
     path = entry.file() if entry is not None else Path(body.asset_file or body.asset)
     kind = entry.kind if entry is not None else "object"
     scale = (entry.base_scale if entry is not None else 1.0) * body.scale

@@ -133,7 +133,7 @@ class DatasetWriter:
             cols: dict[str, Any] = {
                 "episode": np.full(n, rec.plan.index, dtype=np.int64),
                 "step": np.arange(n, dtype=np.int64),
-                "time_s": np.arange(n) * rec.time_step_s,
+                "time_s": np.arange(n) * rec.plan.physics.time_step_s,
                 "actor": [tr.name] * n, "class": [tr.cls] * n,
                 "instance_id": np.full(n, tr.instance_id, dtype=np.int64),
             }
