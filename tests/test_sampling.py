@@ -465,3 +465,21 @@ def test_no_module_uses_global_random_state():
     offenders = {str(f.relative_to(ROOT)): uses for f in files
                  if (uses := global_random_uses(f.read_text(encoding="utf-8")))}
     assert not offenders
+
+
+def test_a_drawn_lane_beyond_the_drawn_road_is_an_error():
+    """With a random lane count, a lane the episode's road lacks fails loudly, not clamped."""
+    scenario = load_scenario(DRIVING, ["world.road.lanes={randint: [1, 2]}",
+                                       "world.road.oncoming_lanes=0",
+                                       "world.ego.placement.lane=1"])
+    outcomes = []
+    for index in range(12):
+        try:
+            plan = plan_episode(scenario, index, DRIVING.parent)
+        except SimgenError as exc:
+            assert "world.ego.instances[0].placement.lane: lane 1" in str(exc)
+            outcomes.append("error")
+        else:
+            assert plan.road.lanes == 2
+            outcomes.append("ok")
+    assert set(outcomes) == {"ok", "error"}

@@ -656,3 +656,16 @@ def test_error_lines_are_exact(tmp_path: Path, old, new, field, message):
     text = edit(BASE, old, new)
     path = write(tmp_path, text)
     assert errors_of(path) == [f"{path}:{line_of(text, new)}: {field}: {message}"]
+
+
+def test_lane_beyond_the_road_is_an_error(tmp_path: Path):
+    """Lane 3 on a road of 2 + 1 lanes names the field; lane 2 (the oncoming lane) is fine."""
+    text = edit(BASE, "    placement: {region: lane, lane: 0, x_m: 0}",
+                "    placement: {region: lane, lane: 3, x_m: 0}")
+    path = write(tmp_path, text)
+    placement = "    placement: {region: lane, lane: 3, x_m: 0}"
+    assert_error(one_error(path), f"{path}:{line_of(text, placement)}",
+                 "world.ego.placement.lane", "lane 3 does not exist", "0..2")
+    text = edit(BASE, "    placement: {region: lane, lane: 0, x_m: 0}",
+                "    placement: {region: lane, lane: 2, x_m: 0}")
+    assert load_scenario(write(tmp_path, text)).world.ego.placement.lane == Const(2)

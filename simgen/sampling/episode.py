@@ -231,7 +231,9 @@ class _BodyPlanner:
         if placement.region == "lane":
             lane = int(_draw_or_implicit(d, placement.lane, f"{p}.lane",
                                          lambda: d.rng.integers(road.total_lanes)))
-            lane = min(lane, road.total_lanes - 1)
+            if lane >= road.total_lanes:  # only possible when lanes or lane is random
+                raise SimgenError(f"{p}.lane: lane {lane} drawn, but this episode's road has "
+                                  f"{road.total_lanes} lanes (0..{road.total_lanes - 1})")
             y = road.lane_centre_y_m(lane)
             heading = 0.0 if road.lane_direction(lane) > 0 else 180.0
             extra["lane"] = lane

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from simgen.catalog import ASSETS
 from simgen.errors import did_you_mean
-from simgen.spec.distributions import Category, Choice, Const, Integer, Number, one_of
+from simgen.spec.distributions import Category, Choice, Const, Integer, Number, RandInt, one_of
 
 #: Named colours a scenario may use (RGB in 0..1); a colour may also be [r, g, b].
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -395,6 +395,13 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
         region = group.placement.region
         if region in ("lane", "shoulder", "sidewalk") and s.domain != "driving":
             yield loc + ("placement", "region"), f"region {region!r} needs a road"
+        lane = group.placement.lane
+        if region == "lane" and lane is not None and w.road is not None:
+            most = _largest(w.road.lanes) + _largest(w.road.oncoming_lanes)
+            if _smallest(lane) >= most:
+                yield (loc + ("placement", "lane"),
+                       f"lane {_smallest(lane)} does not exist: the road has at most {most} "
+                       f"lanes (0..{most - 1})")
         if region == "table" and s.domain != "robotics":
             yield loc + ("placement", "region"), "region 'table' needs a table"
         if region == "area" and (group.placement.x_m is None or group.placement.y_m is None):
@@ -418,6 +425,20 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
             yield ("cameras", i, "mount"), f"group {cam.mount!r} needs count 1 to carry a camera"
         if cam.link is not None and cam.mount == "world":
             yield ("cameras", i, "link"), "a link needs a mount on an actor"
+
+
+def _smallest(dist) -> int:
+    """Smallest value an integer field can take."""
+    if isinstance(dist, Const):
+        return dist.value
+    return dist.low if isinstance(dist, RandInt) else min(dist.options)
+
+
+def _largest(dist) -> int:
+    """Largest value an integer field can take."""
+    if isinstance(dist, Const):
+        return dist.value
+    return dist.high if isinstance(dist, RandInt) else max(dist.options)
 
 
 def _near_miss(name: str, known: set[str]) -> str | None:
