@@ -83,6 +83,7 @@ def test_boxes_are_tight_bounds_of_their_masks(small_dataset):
 def test_depth_and_calibration_are_consistent(small_dataset):
     _, scenario, _, out = small_dataset
     frames = _frames(out)
+    episodes = pd.read_parquet(out / "episodes.parquet").set_index("episode")
     for row in frames.itertuples():
         depth = decode_depth_png(out / row.depth_path)
         mask = cv2.imread(str(out / row.instance_path), cv2.IMREAD_UNCHANGED)
@@ -93,8 +94,14 @@ def test_depth_and_calibration_are_consistent(small_dataset):
         pose = np.array(row.cam_to_world).reshape(4, 4)
         assert np.allclose(pose[:3, :3] @ pose[:3, :3].T, np.eye(3), atol=1e-9)
         assert np.isclose(np.linalg.det(pose[:3, :3]), 1.0)
+        # The focal length follows from the field of view the episode used (sampled or not).
+        i = scenario.cameras.index(cam)
+        fov_deg = episodes.loc[row.episode, f"cameras[{i}].fov_deg"] \
+            if f"cameras[{i}].fov_deg" in episodes.columns else cam.fov_deg.value
         K = np.array(row.K).reshape(3, 3)
-        assert K[0, 0] == K[1, 1] and abs(K[0, 2] - (row.width - 1) / 2) <= 0.5
+        focal = (row.height / 2) / np.tan(np.radians(fov_deg) / 2)
+        assert K[0, 0] == pytest.approx(focal) and K[1, 1] == pytest.approx(focal)
+        assert abs(K[0, 2] - (row.width - 1) / 2) <= 0.5
 
 
 def test_pycocotools_loads_the_annotations(small_dataset):
@@ -189,7 +196,6 @@ def test_pick_and_place_moves_the_target(tmp_path):
     assert math.hypot(obj["x_m"].iloc[-1] - px, obj["y_m"].iloc[-1] - py) < 0.05
     joints = np.stack(arm_tr["joint_positions_rad"].to_numpy())
     assert joints.shape[1] >= 7 and np.ptp(joints[:, 0]) > 0.1
-    assert "panda" in ASSETS
 
 
 def test_a_scenario_can_use_its_own_urdf(tmp_path):
