@@ -71,13 +71,13 @@ Colour = Category(_check_colour, {"anyOf": [
      "minItems": 3, "maxItems": 3}]})
 Asset = Category(_check_asset, {"type": "string", "description": "catalog id or path to .urdf"})
 Side = Category(one_of(("right", "left"), "side"), {"enum": ["right", "left"]})
-Direction = Category(lambda v: _check_direction(v), {"enum": [1, -1]})
-
-
 def _check_direction(value: Any) -> int:
     if value not in (1, -1) or isinstance(value, bool):
         raise ValueError(f"direction is 1 or -1, got {value!r}")
     return int(value)
+
+
+Direction = Category(_check_direction, {"enum": [1, -1]})
 
 
 Vec3 = tuple[Number(), Number(), Number()]
