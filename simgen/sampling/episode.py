@@ -207,7 +207,7 @@ class _BodyPlanner:
             trial = _Draws(self.d.rng)
             extra: dict[str, Any] = {}
             if group.placement.region in ("lane", "shoulder", "sidewalk"):
-                x, y, z, yaw, key = self._on_road(group.placement, trial, ipath, params, extra)
+                x, y, z, yaw, key = self._on_road(group, trial, ipath, params, extra)
             else:
                 x, y, z, yaw, key = self._on_surface(group.placement, trial, ipath)
             if self.occupancy.free(key, x, y, spacing):
@@ -221,9 +221,9 @@ class _BodyPlanner:
             "min_spacing_m, or widen the placement range"
         )
 
-    def _on_road(self, placement: Placement, d: _Draws, ipath: str, params, extra):
+    def _on_road(self, group: BodyGroup, d: _Draws, ipath: str, params, extra):
         """Lane, shoulder or sidewalk: x along the road, y from the strip, heading from it."""
-        road, p = self.road, f"{ipath}.placement"
+        road, p, placement = self.road, f"{ipath}.placement", group.placement
         z = float(d(placement.z_m, f"{p}.z_m")) if placement.z_m is not None else 0.0
         x = float(_draw_or_implicit(
             d, placement.x_m, f"{p}.x_m",
@@ -250,7 +250,7 @@ class _BodyPlanner:
                 d.sampled[f"{p}.sidewalk_offset_m"] = offset
                 y = road.sidewalk_centre_y_m(side) + offset
                 z += road.kerb_height_m
-                heading = _pedestrian_heading(params, side, extra)
+                heading = _sidewalk_heading(group.behaviour.kind, params, side, extra)
         if placement.yaw_deg is not None:
             heading += float(d(placement.yaw_deg, f"{p}.yaw_deg"))
         return x, y, z, heading, key
@@ -308,9 +308,11 @@ def _draw_or_implicit(d: _Draws, dist: Dist | None, path: str, implicit) -> Any:
     return value
 
 
-def _pedestrian_heading(params: dict[str, Any], side: str, extra: dict[str, Any]) -> float:
-    """Walkers face along the sidewalk; a crosser faces the road it is about to cross."""
-    if "start_s" in params:
+def _sidewalk_heading(kind: str, params: dict[str, Any], side: str,
+                      extra: dict[str, Any]) -> float:
+    """A crosser faces the road it is about to cross (and gets its direction); walkers face
+    their walking direction; anything else faces along the road."""
+    if kind == "cross":
         extra["direction"] = 1 if side == "right" else -1
         return 90.0 if side == "right" else -90.0
     direction = int(params.get("direction", 1))
