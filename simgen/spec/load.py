@@ -80,8 +80,8 @@ def _line_order(line: str) -> tuple:
 def _data_loc(data: Any, loc: Sequence[str | int]) -> Loc:
     """Drop the parts of a pydantic error location that are not in the YAML.
 
-    Pydantic inserts the discriminator tag of a tagged union (e.g. ``lane_follow``) and
-    ``function-after[...]`` markers into locations; the user never wrote those keys.
+    Pydantic inserts the discriminator tag of a tagged union (e.g. ``lane_follow``) into
+    locations; the user never wrote that key.
     """
     out: list[str | int] = []
     node = data
@@ -91,7 +91,7 @@ def _data_loc(data: Any, loc: Sequence[str | int]) -> Loc:
                 out.append(part)
                 node = node[part]
                 continue
-            if node.get("kind") == part or part.startswith("function-"):
+            if node.get("kind") == part:
                 continue
             out.append(part)
             node = None
@@ -99,8 +99,6 @@ def _data_loc(data: Any, loc: Sequence[str | int]) -> Loc:
             out.append(part)
             node = node[part]
         else:
-            if isinstance(part, str) and part.startswith("function-"):
-                continue
             out.append(part)
             node = None
     return tuple(out)
