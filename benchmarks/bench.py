@@ -8,6 +8,9 @@ For each scenario, in one process:
 Both are timed from session start to the end, so fixed costs count on both sides.
 Prints frames per second of each and their ratio, and the pipeline's wall time.
 
+Then sampling alone: episode plans per second for each scenario without and with a set of
+``require`` constraints (rejection sampling), their ratio and the mean draws per episode.
+
     python benchmarks/bench.py [--episodes N] [--renderer auto|egl|tiny]
 """
 
@@ -57,10 +60,31 @@ def bare_loop_fps(scenario, path: Path) -> tuple[float, str]:
     return frames / (time.perf_counter() - start), renderer
 
 
+#: Constraints added to each shipped scenario (by domain) for the sampling benchmark.
+CONSTRAINTS = {
+    "driving": ["require=[{kind: distance, a: ego, b: traffic, min_m: 15}, "
+                "{kind: in_view, body: walker, camera: front, min_visible_fraction: 0.3}, "
+                "{kind: no_overlap}]"],
+    "robotics": ["require=[{kind: in_view, body: block, camera: overhead, "
+                 "min_visible_fraction: 0.6}, "
+                 "{kind: no_overlap, bodies: [block, can, duck, lego]}]"],
+}
+
+
+def sampling_rate(scenario, path: Path, n: int) -> tuple[float, float]:
+    """Episode plans per second over ``n`` episodes, and mean whole-episode draws each."""
+    start = time.perf_counter()
+    draws = 0
+    for index in range(n):
+        draws += plan_episode(scenario, index, path.parent).attempts
+    return n / (time.perf_counter() - start), draws / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=None)
     parser.add_argument("--renderer", default=None)
+    parser.add_argument("--plans", type=int, default=200, help="episodes for sampling rates")
     args = parser.parse_args()
     overrides = []
     if args.episodes is not None:
@@ -78,6 +102,16 @@ def main() -> None:
         print(f"| {scenario.name} | {renderer} | {summary.episodes} | {summary.frames} | "
               f"{summary.elapsed_s:.1f} | {summary.frames_per_s:.1f} | {bare_fps:.1f} | "
               f"{summary.frames_per_s / bare_fps:.2f} |")
+    print()
+    print("| scenario | plans/s | plans/s with constraints | ratio | draws per episode |")
+    print("|---|---|---|---|---|")
+    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+        scenario = load_scenario(path)
+        plain, _ = sampling_rate(scenario, path, args.plans)
+        constrained = load_scenario(path, CONSTRAINTS[scenario.domain])
+        rate, draws = sampling_rate(constrained, path, args.plans)
+        print(f"| {scenario.name} | {plain:.0f} | {rate:.0f} | {rate / plain:.2f} | "
+              f"{draws:.2f} |")
 
 
 if __name__ == "__main__":

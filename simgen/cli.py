@@ -100,6 +100,9 @@ def run(
         f"[green]done[/green]: {summary.episodes} episodes, {summary.frames} frames, "
         f"{summary.labels} labeled objects in {summary.elapsed_s:.1f} s "
         f"({summary.frames_per_s:.1f} frames/s, renderer {summary.renderer}) -> {out_dir}")
+    for stat in summary.constraints:
+        out.print(f"require[{stat['index']}] {escape(stat['constraint'])}: rejected "
+                  f"{stat['rejected']} of {stat['draws']} draws ({stat['rejection_rate']:.0%})")
 
 
 @app.command()

@@ -373,6 +373,8 @@ _SUCTION_RANGE_M = 0.005
 _RELEASE_CLEARANCE_M = 0.005
 #: the tool rises this far after letting go
 _RETREAT_M = 0.10
+#: a slipped target's hand collisions come back once its box is this far from the hand's
+_SLIP_CLEARANCE_M = 0.005
 
 
 @register_behaviour("pick_and_place")
@@ -383,8 +385,10 @@ class PickAndPlace(Behaviour):
     nothing to pick, and the arm then holds its home pose), ``place_position_m``
     (x, y in the world frame: where the target's base position, as PyBullet reports it
     (its centre-of-mass frame), is set down on the table),
-    ``start_s`` (default 0) and ``lift_height_m`` (how high the target's underside is
-    carried above the table top, default 0.15).
+    ``start_s`` (default 0), ``lift_height_m`` (how high the target's underside is
+    carried above the table top, default 0.15) and ``slip_at_carry_fraction`` (None, the
+    default, or 0..1: the target slips out of the hand when that fraction of the carry
+    move's planned duration has passed; the ``gripper_slip`` edge case sets it).
 
     Script: ``wait`` until ``start_s`` -> ``pre_grasp`` (above the target, planned from
     its pose when this phase begins) -> ``descend`` -> ``close`` -> ``lift`` -> ``carry``
@@ -401,6 +405,12 @@ class PickAndPlace(Behaviour):
     any shape holds; the constraint is removed on release. The KUKA iiwa has no
     gripper and emulates a suction cup: when its flange face comes within 5 mm of the
     target's top, the same fixed constraint is made ("gripper closed" = suction on).
+
+    Slip. At the slip time the constraint is removed while the gripper stays commanded
+    closed and the arm goes on carrying; the fingers stop touching the target (their
+    collisions with it are off until it has dropped clear of the hand) so it falls. The
+    arm finishes the carry, skips ``lower`` and ``release`` (nothing held), opens in
+    ``retreat`` and goes home; it does not grasp again.
     """
 
     kinematic = False
@@ -421,6 +431,11 @@ class PickAndPlace(Behaviour):
         self.place_xy_m: tuple[float, float] = (float(place[0]), float(place[1]))
         self.start_s: float = float(params.get("start_s", 0.0))
         self.lift_height_m: float = float(params.get("lift_height_m", 0.15))
+        slip = params.get("slip_at_carry_fraction")
+        if slip is not None and not 0.0 <= float(slip) <= 1.0:
+            raise ValueError(f"pick_and_place slip_at_carry_fraction must lie in 0..1, got {slip}")
+        #: fraction (0..1) of the carry after which the target slips out; None: no slip
+        self.slip_at_carry_fraction: float | None = None if slip is None else float(slip)
         if ctx.plan.table is None:
             raise ValueError("pick_and_place needs a table in the episode plan")
         self.table_top_z_m: float = ctx.plan.table.top_z_m
@@ -433,6 +448,9 @@ class PickAndPlace(Behaviour):
         self.gripper_closed: bool = False
         #: simulation time (s) at which each phase began
         self.phase_started_s: dict[str, float] = {}
+        #: simulation time (s) at which the target slipped out of the hand (None: it did not)
+        self.slipped_at_s: float | None = None
+        self._slip_links: tuple[int, ...] = ()  # hand links not colliding with the target
         self._constraint: int | None = None
         self._phase_index = 0
         self._phase_start_s = 0.0
@@ -465,6 +483,10 @@ class PickAndPlace(Behaviour):
         overdue = t_s - self._phase_start_s > self._move.duration_s + spec.slack_s
         if self._phase_index + 1 < len(PHASES) and (spec.done(self, t_s) or overdue):
             self._enter(self._phase_index + 1, t_s)
+        if self._slip_due(t_s):
+            self._slip(t_s)
+        elif self._slip_links:
+            self._restore_hand_collisions()
         self._command(t_s)
 
     def control(self) -> Control:
@@ -519,7 +541,8 @@ class PickAndPlace(Behaviour):
                 maxVelocity=self.model.finger_velocity_m_s,
                 physicsClientId=self.client,
             )
-        if self.gripper_closed and not self.grasped and self._ready_to_attach():
+        if (self.gripper_closed and not self.grasped and self.slipped_at_s is None
+                and self._ready_to_attach()):
             self._attach()
 
     # -- phase entries (each returns the move to follow) ------------------------------
@@ -699,6 +722,39 @@ class PickAndPlace(Behaviour):
             p.removeConstraint(self._constraint, physicsClientId=self.client)
             self._constraint = None
         self.grasped = False
+
+    # -- slip -------------------------------------------------------------------------------
+
+    def _slip_due(self, t_s: float) -> bool:
+        """Whether the carry has run the slip fraction of its planned duration, holding."""
+        if self.slip_at_carry_fraction is None or self.phase != "carry" or not self.grasped:
+            return False
+        move = self._move
+        return t_s >= move.start_s + self.slip_at_carry_fraction * move.duration_s
+
+    def _slip(self, t_s: float) -> None:
+        """Let the target go with the gripper still closed: no constraint, no finger contact."""
+        self._detach()
+        self.slipped_at_s = t_s
+        if self.model.has_fingers:
+            # the squeezing fingers would hold it by friction alone
+            self._slip_links = (self.model.hold_link, *self.model.finger_joints)
+            for link in self._slip_links:
+                p.setCollisionFilterPair(self.uid, self.target_uid, link, -1, 0,
+                                         physicsClientId=self.client)
+
+    def _restore_hand_collisions(self) -> None:
+        """Turn the hand's collisions with the slipped target back on once it is clear."""
+        lo, hi = p.getAABB(self.target_uid, -1, physicsClientId=self.client)
+        for link in self._slip_links:
+            link_lo, link_hi = p.getAABB(self.uid, link, physicsClientId=self.client)
+            if all(a <= d + _SLIP_CLEARANCE_M and c <= b + _SLIP_CLEARANCE_M
+                   for a, b, c, d in zip(lo, hi, link_lo, link_hi, strict=True)):
+                return  # still overlapping: turning contacts on now would fling it
+        for link in self._slip_links:
+            p.setCollisionFilterPair(self.uid, self.target_uid, link, -1, 1,
+                                     physicsClientId=self.client)
+        self._slip_links = ()
 
     # -- kinematics -----------------------------------------------------------------------
 

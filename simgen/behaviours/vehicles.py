@@ -5,6 +5,9 @@ the base pose with ``resetBasePositionAndOrientation``; ``velocity()`` reports t
 world-frame velocity used for that integration, so that logged positions integrate the
 logged velocities exactly. The helpers :class:`KinematicPose` and :func:`body_aabb_m` are
 shared with the pedestrian behaviours.
+
+Lane following also carries the events edge cases schedule through behaviour parameters: a
+lane change, a sideways swerve, a hard brake and driving against the lane's direction.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ STOP_SPEED_MPS = 0.1
 GAP_REFRESH_S = 0.05
 #: The corridor checked for bodies ahead: this vehicle's lateral extent widened by this (m).
 CORRIDOR_MARGIN_M = 0.3
+#: Below this speed (m/s) the path heading of a moving lateral reference is taken at this
+#: speed, so a reference that moves while the vehicle stands still cannot ask for 90 degrees.
+FEEDFORWARD_MIN_SPEED_MPS = 1.0
 
 
 def wrap_angle_rad(angle_rad: float) -> float:
@@ -186,6 +192,109 @@ class KinematicPose:
         )
 
 
+def smoothstep(u: float) -> tuple[float, float]:
+    """Minimum-jerk blend of ``u`` in [0, 1] (clipped) and its derivative d/du.
+
+    ``10u^3 - 15u^4 + 6u^5``: zero velocity and acceleration at both ends.
+    """
+    u = min(max(u, 0.0), 1.0)
+    return u * u * u * (10.0 + u * (-15.0 + 6.0 * u)), 30.0 * u * u * (1.0 - u) ** 2
+
+
+@dataclass(frozen=True)
+class Manoeuvre:
+    """A lateral shift of ``shift_m`` made between ``start_s`` and ``start_s + duration_s``.
+
+    The shift follows :func:`smoothstep`; before the start it is 0, after the end
+    ``shift_m`` (the vehicle stays shifted).
+    """
+
+    start_s: float
+    duration_s: float
+    shift_m: float
+
+    def at(self, t_s: float) -> tuple[float, float]:
+        """Shift (m) at ``t_s`` and its rate (m/s)."""
+        s, ds_du = smoothstep((t_s - self.start_s) / self.duration_s)
+        rate = ds_du / self.duration_s if self.start_s < t_s < self.start_s + self.duration_s \
+            else 0.0
+        return self.shift_m * s, self.shift_m * rate
+
+
+class LateralReference:
+    """Where across the road a lane-following vehicle should be: world y (m) at time t.
+
+    The lane's centre line, moved to another lane's by a lane change, plus an offset to the
+    left of the direction of travel (a constant ``lateral_offset_m`` and a swerve). Each
+    shift follows a :class:`Manoeuvre`, so the reference and its rate are smooth.
+    """
+
+    def __init__(self, road: RoadLayout, body: BodyPlan, lane: int, direction: int):
+        self.direction = direction
+        self.lane_y_m = _lane_centre_y_m(road, body, lane)
+        self.offset_m = float(behaviour_param(body, "lateral_offset_m", 0.0))
+        self.lane_change: Manoeuvre | None = None
+        self.target_lane = lane
+        change_at = behaviour_param(body, "lane_change_at_s", None)
+        if change_at is not None:
+            self.target_lane = int(behaviour_param(body, "lane_change_to"))
+            target_y = _lane_centre_y_m(road, body, self.target_lane)
+            self.lane_change = Manoeuvre(
+                float(change_at),
+                _positive(body, "lane_change_duration_s",
+                          behaviour_param(body, "lane_change_duration_s", 3.0)),
+                target_y - self.lane_y_m)
+        self.swerve: Manoeuvre | None = None
+        swerve_at = behaviour_param(body, "swerve_at_s", None)
+        if swerve_at is not None:
+            self.swerve = Manoeuvre(
+                float(swerve_at),
+                _positive(body, "swerve_duration_s",
+                          behaviour_param(body, "swerve_duration_s", 1.0)),
+                float(behaviour_param(body, "swerve_m")))
+
+    def lane_centre_y_m(self, t_s: float) -> float:
+        """World y of the centre line the vehicle is on at ``t_s`` (moving during a change)."""
+        if self.lane_change is None:
+            return self.lane_y_m
+        return self.lane_y_m + self.lane_change.at(t_s)[0]
+
+    def at(self, t_s: float) -> tuple[float, float]:
+        """Reference world y (m) at ``t_s`` and its rate of change (m/s)."""
+        y, rate = self.lane_y_m, 0.0
+        if self.lane_change is not None:
+            shift, shift_rate = self.lane_change.at(t_s)
+            y, rate = y + shift, rate + shift_rate
+        # Offsets are to the left of the travel direction: +y when driving +x.
+        y += self.direction * self.offset_m
+        if self.swerve is not None:
+            shift, shift_rate = self.swerve.at(t_s)
+            y, rate = y + self.direction * shift, rate + self.direction * shift_rate
+        return y, rate
+
+
+def _check_lane(road: RoadLayout, body: BodyPlan, lane: int) -> None:
+    if not 0 <= lane < road.total_lanes:
+        raise SimgenError(f"body {body.name!r}: lane {lane} outside 0..{road.total_lanes - 1}")
+
+
+def _lane_centre_y_m(road: RoadLayout, body: BodyPlan, lane: int) -> float:
+    _check_lane(road, body, lane)
+    return road.lane_centre_y_m(lane)
+
+
+def _lane_direction(road: RoadLayout, body: BodyPlan, lane: int) -> int:
+    _check_lane(road, body, lane)
+    return road.lane_direction(lane)
+
+
+def _positive(body: BodyPlan, name: str, value: Any) -> float:
+    value = float(value)
+    if value <= 0:
+        raise SimgenError(f"body {body.name!r}: {name} must be positive, got {value:g}")
+    return value
+
+
 @register_behaviour("lane_follow")
 class LaneFollow(Behaviour):
     """Drive along a lane's centre line at a target speed, keeping a time gap to what is ahead.
@@ -208,6 +317,24 @@ class LaneFollow(Behaviour):
     ``speed_mps``), ``max_accel_mps2`` (3), ``max_steer_deg`` (30), ``wheelbase_m``
     (0.6 x the body's length along its heading). Joints named ``*steer*`` follow the
     steering angle and joints named ``*wheel*`` spin with the distance travelled.
+
+    Events (all optional; times in seconds of episode time):
+
+    - ``wrong_way`` (false): drive against the lane's direction (towards -x in a forward
+      lane); every rule above then applies along that direction of travel.
+    - ``lateral_offset_m`` (0): keep this far left of the centre line (negative: right),
+      left as seen along the direction of travel.
+    - ``lane_change_at_s``, ``lane_change_to`` (a lane index), ``lane_change_duration_s``
+      (3): from ``lane_change_at_s`` the reference moves from this lane's centre line to
+      ``lane_change_to``'s along a minimum-jerk profile lasting the duration.
+    - ``swerve_at_s``, ``swerve_m`` (left positive), ``swerve_duration_s`` (1): from
+      ``swerve_at_s`` the offset grows by ``swerve_m`` along the same profile and stays.
+    - ``brake_at_s``, ``brake_decel_mps2``: from ``brake_at_s`` on, brake at exactly
+      ``brake_decel_mps2`` (whatever ``max_accel_mps2`` is) to a standstill, and stay
+      stopped.
+
+    Stanley tracks the moving reference (:class:`LateralReference`) with its path heading
+    ``atan2(dy_ref/dt, v)`` as the heading to hold, so shifts are followed without lag.
     """
 
     kinematic = True
@@ -216,8 +343,18 @@ class LaneFollow(Behaviour):
         super().__init__(ctx, body, uid)
         self.road = require_road(ctx, body)
         self.lane = int(behaviour_param(body, "lane"))
-        self.direction = self.road.lane_direction(self.lane)
-        self.centre_y_m = self.road.lane_centre_y_m(self.lane)
+        self.wrong_way = bool(behaviour_param(body, "wrong_way", False))
+        self.direction = _lane_direction(self.road, body, self.lane) * (-1 if self.wrong_way
+                                                                         else 1)
+        self.reference = LateralReference(self.road, body, self.lane, self.direction)
+        self.centre_y_m = self.reference.lane_centre_y_m(0.0)
+        self._reference_y_m, self._reference_rate_mps = self.reference.at(0.0)
+        brake_at = behaviour_param(body, "brake_at_s", None)
+        self.brake_at_s = None if brake_at is None else float(brake_at)
+        self.brake_decel_mps2 = 0.0
+        if self.brake_at_s is not None:
+            self.brake_decel_mps2 = _positive(body, "brake_decel_mps2",
+                                              behaviour_param(body, "brake_decel_mps2"))
         self.target_speed_mps = float(behaviour_param(body, "speed_mps"))
         self.speed_mps = float(behaviour_param(body, "initial_speed_mps", self.target_speed_mps))
         self.max_accel_mps2 = float(behaviour_param(body, "max_accel_mps2", 3.0))
@@ -237,6 +374,9 @@ class LaneFollow(Behaviour):
         self._gap_m: float | None = None
         self._gap_age_s = math.inf
         self._travel_since_gap_m = 0.0
+        # The nearest body ahead at the last scan: its uid and its near end (along travel).
+        self._ahead: tuple[int, float] | None = None
+        self._oncoming_mps = 0.0
         self._steer_joints, self._wheel_joints = self._find_animated_joints()
         self._wheel_angles_rad = [0.0] * len(self._wheel_joints)
 
@@ -298,6 +438,14 @@ class LaneFollow(Behaviour):
     def gap_ahead_m(self) -> float | None:
         """Free distance (m) from the front bumper to the nearest body ahead in its path.
 
+        See :meth:`nearest_ahead`.
+        """
+        ahead = self.nearest_ahead()
+        return None if ahead is None else ahead[0]
+
+    def nearest_ahead(self) -> tuple[float, int] | None:
+        """Free distance (m) to the nearest body ahead in its path, and that body's uid.
+
         The path is the corridor this vehicle sweeps: its current lateral extent (world
         y, from its bounding box) widened by ``CORRIDOR_MARGIN_M`` each side, which lies
         within its lane once it tracks the centre line. A body counts when its current
@@ -314,7 +462,7 @@ class LaneFollow(Behaviour):
         middle = front - 0.5 * self.extents.length_m
         v = max(self.target_speed_mps, self.speed_mps)
         look_ahead_m = STANDSTILL_GAP_M + TIME_GAP_S * v + v * v / self.max_accel_mps2 + 50.0
-        best: float | None = None
+        best: tuple[float, int] | None = None
         for other in self.ctx.plan.bodies:
             uid = self.ctx.uids.get(other.name)
             if other.name == self.body.name or uid is None or uid == self.uid:
@@ -332,20 +480,46 @@ class LaneFollow(Behaviour):
             if near < middle:
                 continue
             gap = near - front
-            if best is None or gap < best:
-                best = gap
+            if best is None or gap < best[0]:
+                best = (gap, uid)
         return best
 
+    def _rescan_ahead(self) -> None:
+        """Scan the path ahead; estimate how fast the nearest body comes towards this one.
+
+        The approach speed is the change of that body's near end (along this vehicle's
+        travel) since the last scan, when the same body was nearest then too.
+        """
+        ahead = self.nearest_ahead()
+        self._gap_m = None if ahead is None else ahead[0]
+        self._oncoming_mps = 0.0
+        if ahead is not None:
+            gap, uid = ahead
+            near_along = self._front_along_m() + gap
+            if self._ahead is not None and self._ahead[0] == uid and 0 < self._gap_age_s < math.inf:
+                speed_along = (near_along - self._ahead[1]) / self._gap_age_s
+                self._oncoming_mps = max(-speed_along, 0.0)
+            self._ahead = (uid, near_along)
+        else:
+            self._ahead = None
+        self._gap_age_s = 0.0
+        self._travel_since_gap_m = 0.0
+
     def allowed_speed_mps(self) -> float:
-        """The speed the vehicle may drive now: target, road-end and time-gap caps."""
+        """The speed the vehicle may drive now: target, road-end and time-gap caps.
+
+        A body coming towards this one (an oncoming or wrong-way vehicle in its path)
+        closes the gap from both ends: only this vehicle's share of it, the distance it
+        covers before they would meet at the present speeds, counts as free.
+        """
         allowed = min(self.target_speed_mps, self._braking_speed_mps(self._road_end_distance_m()))
         if self._gap_age_s >= GAP_REFRESH_S:  # scanning every body each step is the hot spot
-            self._gap_m = self.gap_ahead_m()
-            self._gap_age_s = 0.0
-            self._travel_since_gap_m = 0.0
-        gap = None if self._gap_m is None else self._gap_m - self._travel_since_gap_m
-        if gap is not None:
+            self._rescan_ahead()
+        if self._gap_m is not None:
+            gap = self._gap_m - self._travel_since_gap_m - self._oncoming_mps * self._gap_age_s
             free = gap - STANDSTILL_GAP_M
+            if self._oncoming_mps > 0.0 and free > 0.0:
+                free *= self.speed_mps / (self.speed_mps + self._oncoming_mps)
             allowed = min(allowed, max(free, 0.0) / TIME_GAP_S, self._braking_speed_mps(free))
         return allowed
 
@@ -354,10 +528,13 @@ class LaneFollow(Behaviour):
     def _stanley_steering_rad(self) -> float:
         pose = self.pose
         front_y = pose.y_m + self.wheelbase_m * math.sin(pose.heading_rad)
-        # Positive when the front axle is right of the centre line (seen along travel).
-        cross_track_m = -(front_y - self.centre_y_m) * self.direction
-        lane_heading = 0.0 if self.direction > 0 else math.pi
-        heading_error = wrap_angle_rad(lane_heading - pose.heading_rad)
+        # Positive when the front axle is right of the reference (seen along travel).
+        cross_track_m = -(front_y - self._reference_y_m) * self.direction
+        # Heading of the reference path: along the lane, turned by its lateral rate.
+        path_heading = math.atan2(
+            self._reference_rate_mps,
+            self.direction * max(self.speed_mps, FEEDFORWARD_MIN_SPEED_MPS))
+        heading_error = wrap_angle_rad(path_heading - pose.heading_rad)
         steer = heading_error + math.atan2(
             STANLEY_GAIN_PER_S * cross_track_m, STANLEY_SOFTENING_MPS + self.speed_mps
         )
@@ -365,16 +542,33 @@ class LaneFollow(Behaviour):
 
     # -- Behaviour --------------------------------------------------------------------
 
+    def _update_lane(self, t_s: float) -> None:
+        """Move the reference to ``t_s``; the lane becomes the target once a change is over."""
+        self._reference_y_m, self._reference_rate_mps = self.reference.at(t_s)
+        self.centre_y_m = self.reference.lane_centre_y_m(t_s)
+        change = self.reference.lane_change
+        if change is not None and t_s >= change.start_s + change.duration_s:
+            self.lane = self.reference.target_lane
+
+    def braking(self, t_s: float) -> bool:
+        """Whether the brake event is on at ``t_s``."""
+        return self.brake_at_s is not None and t_s >= self.brake_at_s
+
     def step(self, t_s: float, dt_s: float) -> None:
         """Steer, set the throttle, integrate the bicycle model by ``dt_s`` and pose the body."""
+        self._update_lane(t_s)
         self.steering_rad = self._stanley_steering_rad()
-        allowed = self.allowed_speed_mps()
-        if allowed < STOP_SPEED_MPS:
-            allowed = 0.0
-        self.throttle = min(max(SPEED_GAIN_PER_MPS * (allowed - self.speed_mps), -1.0), 1.0)
-        if allowed == 0.0 and self.speed_mps < STOP_SPEED_MPS:
-            self.throttle = -1.0  # hold the brake rather than creep towards the stop point
-        v = max(self.speed_mps + self.throttle * self.max_accel_mps2 * dt_s, 0.0)
+        if self.braking(t_s):
+            self.throttle = -1.0
+            v = max(self.speed_mps - self.brake_decel_mps2 * dt_s, 0.0)
+        else:
+            allowed = self.allowed_speed_mps()
+            if allowed < STOP_SPEED_MPS:
+                allowed = 0.0
+            self.throttle = min(max(SPEED_GAIN_PER_MPS * (allowed - self.speed_mps), -1.0), 1.0)
+            if allowed == 0.0 and self.speed_mps < STOP_SPEED_MPS:
+                self.throttle = -1.0  # hold the brake rather than creep towards the stop point
+            v = max(self.speed_mps + self.throttle * self.max_accel_mps2 * dt_s, 0.0)
         if self._road_end_distance_m() + ROAD_END_MARGIN_M <= 0.0:
             v = 0.0  # already at the road end: never drive off it
         self.speed_mps = v

@@ -5,19 +5,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from simgen.behaviours import BEHAVIOURS, Behaviour, BehaviourContext
+from simgen.effects import (
+    CameraFrame,
+    EpisodeEffects,
+    ObjectVisibility,
+    object_visibility,
+    renderer_light_direction,
+)
 from simgen.errors import SimgenError
 from simgen.sampling.scene import EpisodePlan
-from simgen.sampling.seeds import episode_seeds
+from simgen.sampling.seeds import effects_rng, episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.sensors.labels import VisibleBox, visible_boxes
 from simgen.sensors.render import render
-from simgen.world.build import BuiltWorld, build_world, link_index
+from simgen.world.build import BuiltWorld, build_world, has_textures, link_index
 from simgen.world.bullet import p
+from simgen.world.disturbances import Disturbances
 from simgen.world.engine import PhysicsSession
+from simgen.world.lights import EpisodeLights
 from simgen.writers.images import ImageWriter
 
 
@@ -34,6 +44,8 @@ class FrameRecord:
     K: np.ndarray
     cam_to_world: np.ndarray
     boxes: list[VisibleBox]
+    conditions: dict[str, Any] = field(default_factory=dict)  # effect values of this frame
+    visibility: dict[int, ObjectVisibility] = field(default_factory=dict)  # by instance id
 
 
 @dataclass
@@ -75,9 +87,12 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
 
     ``on_frame`` is called after each captured frame (all cameras), for progress display.
     """
+    textured = has_textures(plan)
+    if textured:
+        session.prepare_for_textures()
     c = session.client
     session.reset(plan.physics)
-    world = build_world(c, plan)
+    world = build_world(c, plan, session.textures if textured else None)
     seeds = episode_seeds(root_seed, plan.index)
     ctx = BehaviourContext(client=c, plan=plan, uids=world.uids, rng=seeds.behaviour)
     behaviours: list[Behaviour] = [
@@ -90,6 +105,16 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
     labeled = np.array([i.instance_id for i in world.instances if i.labeled], dtype=np.int64)
     record = EpisodeRecord(plan=plan, world=world)
     logger = _TrajectoryLogger(c, plan, world, behaviours, steps + 1)
+    disturbances = Disturbances(c, plan, world)
+    atmosphere = plan.atmosphere
+    lights = EpisodeLights(c, plan, world)
+    light_direction = renderer_light_direction(atmosphere.lighting)
+    shadows = atmosphere.lighting.shadows == "on" or (
+        atmosphere.lighting.shadows == "auto" and session.renderer_used == "egl")
+    effects = [EpisodeEffects(atmosphere, cam.width, cam.height,
+                              effects_rng(root_seed, plan.index, k))
+               for k, cam in enumerate(plan.cameras)]
+    carriers = {body.name: b for body, b in zip(plan.bodies, behaviours, strict=True)}
     folder = episode_dir(plan.index)
     for modality in ("rgb", "depth", "instance"):
         (out_dir / folder / modality).mkdir(parents=True, exist_ok=True)
@@ -98,11 +123,21 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
         logger.log(step)
         if step % capture_every == 0:
             frame = step // capture_every
-            for cam, (uid, link) in zip(plan.cameras, mounts, strict=True):
-                view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used)
-                shot = render(c, session.render_flag, view, world.uid_to_instance)
+            lights_now = lights.at_now()
+            for k, (cam, (uid, link)) in enumerate(zip(plan.cameras, mounts, strict=True)):
+                view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used, t)
+                shot = render(c, session.render_flag, view, world.uid_to_instance,
+                              light_direction, shadows)
+                carrier = carriers.get(cam.mount)
+                velocity = _carrier_velocity(c, carrier) if carrier is not None else (0, 0, 0)
+                result = effects[k].apply(
+                    CameraFrame(rgb=shot.rgb, depth_m=shot.depth_m, instance=shot.instance,
+                                K=view.K, cam_to_world=view.cam_to_world,
+                                velocity_world_mps=velocity),
+                    lights_now, effects_rng(root_seed, plan.index, k, frame))
+                boxes = visible_boxes(shot.instance, labeled, min_visible_px)
                 files = {}
-                for modality, array in (("rgb", shot.rgb), ("depth", shot.depth_m),
+                for modality, array in (("rgb", result.rgb), ("depth", shot.depth_m),
                                         ("instance", shot.instance)):
                     rel = f"{folder}/{modality}/{cam.name}_{frame:05d}.png"
                     images.submit(modality, out_dir / rel, array)
@@ -110,17 +145,30 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                 record.frames.append(FrameRecord(
                     frame=frame, time_s=t, camera=cam.name, files=files,
                     width=view.width, height=view.height, K=view.K,
-                    cam_to_world=view.cam_to_world,
-                    boxes=visible_boxes(shot.instance, labeled, min_visible_px)))
+                    cam_to_world=view.cam_to_world, boxes=boxes,
+                    conditions=dict(result.values),
+                    visibility=object_visibility(
+                        shot.instance, [b.instance_id for b in boxes], shot.depth_m, view.K,
+                        result.lit_linear, result.final_linear, atmosphere.weather.fog)))
             if on_frame is not None:
                 on_frame()
         if step == steps:
             break
         for behaviour in behaviours:
             behaviour.step(t, dt)
+        disturbances.apply(t, dt)
         p.stepSimulation(physicsClientId=c)
     record.trajectories = logger.finish()
     return record
+
+
+def _carrier_velocity(client: int, behaviour: Behaviour) -> tuple[float, float, float]:
+    """World-frame linear velocity of the body carrying a camera."""
+    if behaviour.kinematic:
+        lin, _ = behaviour.velocity()
+    else:
+        lin, _ = p.getBaseVelocity(behaviour.uid, physicsClientId=client)
+    return tuple(float(v) for v in lin)
 
 
 def _camera_mounts(client: int, plan: EpisodePlan, world: BuiltWorld):

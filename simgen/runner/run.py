@@ -26,6 +26,7 @@ class RunSummary:
     labels: int
     elapsed_s: float
     renderer: str
+    constraints: tuple[dict, ...] = ()  # per-constraint rejection statistics
 
     @property
     def frames_per_s(self) -> float:
@@ -70,7 +71,7 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
     """
     start = time.perf_counter()
     prepare_output(out_dir, overwrite)
-    writer = DatasetWriter(out_dir, scenario.classes())
+    writer = DatasetWriter(out_dir, scenario.classes(), scenario.require)
     images = ImageWriter()
     with PhysicsSession(scenario.renderer) as session:
         try:
@@ -94,5 +95,5 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
         "renderer": renderer,
     })
     return RunSummary(out_dir, scenario.episodes, writer.n_frames, writer.n_labels,
-                      time.perf_counter() - start, renderer)
+                      time.perf_counter() - start, renderer, tuple(writer.constraint_stats()))
 

@@ -10,8 +10,37 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from simgen.catalog import ASSETS
+from simgen.sampling.conditions import Atmosphere
+
 Vec3 = tuple[float, float, float]
 RGBA = tuple[float, float, float, float]
+RGB = tuple[float, float, float]
+
+#: Behaviours whose bodies are moved kinematically or are anchored (loaded fixed-base).
+FIXED_BASE_BEHAVIOURS = ("lane_follow", "parked", "walk", "cross", "pick_and_place")
+#: Asset kinds that are always fixed-base.
+FIXED_BASE_KINDS = ("vehicle", "pedestrian", "arm", "furniture", "cyclist")
+
+
+#: Mean colour of pybullet_data's table texture (table/table.png), which the table shows
+#: when the scenario gives it no colour or texture of its own.
+TABLE_WOOD_RGB = (0.827, 0.730, 0.602)
+
+
+@dataclass(frozen=True)
+class TexturePlan:
+    """A procedural texture: pattern ``kind`` blending two colours, drawn from ``seed``."""
+
+    kind: str
+    colour_a: RGB
+    colour_b: RGB
+    seed: int
+
+
+#: Street lamps: head height and how far the arm reaches over the road from the post (m).
+LAMP_HEIGHT_M = 7.0
+LAMP_REACH_M = 1.5
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,9 @@ class RoadLayout:
     marking_width_m: float
     dash_length_m: float
     dash_gap_m: float
+    surface_colour: RGB = (0.22, 0.22, 0.24)
+    surface_texture: TexturePlan | None = None
+    ground_colour: RGB = (0.28, 0.42, 0.2)
 
     @property
     def end_x_m(self) -> float:
@@ -80,6 +112,21 @@ class RoadLayout:
             return self.right_edge_y_m - self.shoulder_width_m - self.sidewalk_width_m / 2
         return self.left_edge_y_m + self.shoulder_width_m + self.sidewalk_width_m / 2
 
+    def lamp_positions(self, spacing_m: float) -> list[tuple[float, float, float]]:
+        """Where street lamp heads are: both sides, every ``spacing_m`` along the road, over
+        the outer edge of the shoulder, staggered between the sides."""
+        out: list[tuple[float, float, float]] = []
+        if spacing_m <= 0:
+            return out
+        for side, sign, offset in (("right", -1.0, 0.0), ("left", 1.0, 0.5)):
+            edge = self.right_edge_y_m if side == "right" else self.left_edge_y_m
+            post_y = edge + sign * (self.shoulder_width_m + 0.4)
+            x = self.start_x_m + spacing_m * (0.5 + offset)
+            while x < self.end_x_m:
+                out.append((x, post_y - sign * LAMP_REACH_M, LAMP_HEIGHT_M))
+                x += spacing_m
+        return out
+
     def _check_lane(self, lane: int) -> None:
         if not 0 <= lane < self.total_lanes:
             raise ValueError(f"lane {lane} outside 0..{self.total_lanes - 1}")
@@ -98,6 +145,16 @@ class TableLayout:
     work_area_m: tuple[tuple[float, float], tuple[float, float]]
     place_area_m: tuple[tuple[float, float], tuple[float, float]]
     arm_base_m: Vec3
+    colour: RGB | None = None
+    texture: TexturePlan | None = None
+    floor_colour: RGB = (0.55, 0.52, 0.48)
+
+    def mean_colour(self) -> RGB:
+        """The table top's average colour: its texture's, its plain colour, or the wood's."""
+        if self.texture is not None:
+            return tuple((a + b) / 2 for a, b in zip(self.texture.colour_a,
+                                                     self.texture.colour_b, strict=True))
+        return self.colour if self.colour is not None else TABLE_WOOD_RGB
 
 
 @dataclass(frozen=True)
@@ -125,6 +182,14 @@ class BodyPlan:
     labeled: bool = True
     mass_kg: float | None = None
     asset_file: str | None = None
+    texture: TexturePlan | None = None
+    roll_pitch_deg: tuple[float, float] = (0.0, 0.0)  # tilt before the heading (tipped over)
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether physics moves this body (not kinematic, not anchored by its kind)."""
+        kind = ASSETS[self.asset].kind if self.asset in ASSETS else "object"
+        return kind not in FIXED_BASE_KINDS and self.behaviour not in FIXED_BASE_BEHAVIOURS
 
 
 @dataclass(frozen=True)
@@ -133,6 +198,9 @@ class CameraPlan:
 
     ``position_m`` and ``look_at_m`` / ``rpy_deg`` are in the mount's frame (the world
     frame for ``mount == "world"``). ``fov_deg`` is the vertical field of view.
+    ``rotation_offset_deg`` turns the camera about its own x (right), y (down) and z
+    (optical) axes after it is aimed (pose jitter); from ``bump_at_s`` on, it is turned
+    by ``bump_rotation_deg`` more (a knocked camera).
     """
 
     name: str
@@ -146,6 +214,9 @@ class CameraPlan:
     far_m: float
     width: int
     height: int
+    rotation_offset_deg: Vec3 = (0.0, 0.0, 0.0)
+    bump_at_s: float | None = None
+    bump_rotation_deg: Vec3 = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -156,6 +227,20 @@ class PhysicsPlan:
     gravity_mps2: float
     solver_iterations: int
     substeps: int
+    friction: float | None = None
+    restitution: float | None = None
+    mass_scale: float = 1.0
+    wind_speed_mps: float = 0.0
+    wind_direction_deg: float = 0.0
+
+
+@dataclass(frozen=True)
+class Push:
+    """A horizontal impulse (N s, world frame) given to one body at ``time_s``."""
+
+    time_s: float
+    body: str
+    impulse_n_s: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -177,3 +262,9 @@ class EpisodePlan:
     bodies: tuple[BodyPlan, ...]
     cameras: tuple[CameraPlan, ...]
     sampled: Mapping[str, Any]
+    atmosphere: Atmosphere = field(default_factory=Atmosphere)
+    pushes: tuple[Push, ...] = ()
+    edge_cases: tuple[str, ...] = ()  # the edge cases that fired in this episode
+    importance_weight: float = 1.0
+    attempts: int = 1  # episodes drawn until the constraints held
+    constraint_failures: tuple[int, ...] = ()  # per constraint, draws it rejected

@@ -41,3 +41,14 @@ def episode_seeds(root_seed: int, index: int) -> EpisodeSeeds:
         sampling=np.random.Generator(np.random.PCG64(sampling_seq)),
         behaviour=np.random.Generator(np.random.PCG64(behaviour_seq)),
     )
+
+
+#: Child streams of an episode's sequence, by position: sampling, behaviour, effects.
+EFFECTS_STREAM = 2
+
+
+def effects_rng(root_seed: int, index: int, *key: int) -> np.random.Generator:
+    """A generator for image effects of episode ``index``, keyed further by ``key``
+    (e.g. camera and frame), independent of every other stream and of draw order."""
+    seq = np.random.SeedSequence(root_seed, spawn_key=(index, EFFECTS_STREAM, *key))
+    return np.random.Generator(np.random.PCG64(seq))

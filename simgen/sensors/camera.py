@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simgen.geometry import axis_rotation, camera_rotation
 from simgen.sampling.scene import CameraPlan
 from simgen.world.bullet import p
 
@@ -61,32 +62,6 @@ def projection_gl(width: int, height: int, fov_deg: float, near: float, far: flo
     return tuple(m.T.ravel())
 
 
-def look_at_rotation(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
-    """World-from-camera rotation (OpenCV axes as columns) looking from eye to target."""
-    forward = target - eye
-    forward = forward / np.linalg.norm(forward)
-    right = np.cross(forward, up)
-    if np.linalg.norm(right) < 1e-6:  # looking along "up": any perpendicular will do
-        right = np.cross(forward, np.array([1.0, 0, 0]) if abs(forward[0]) < 0.9
-                         else np.array([0, 1.0, 0]))
-    right = right / np.linalg.norm(right)
-    down = np.cross(forward, right)
-    return np.column_stack([right, down, forward])
-
-
-def rpy_rotation(rpy_deg) -> np.ndarray:
-    """World-from-camera rotation for a camera that at rpy = 0 looks along +x with z up."""
-    r, pitch, y = (math.radians(a) for a in rpy_deg)
-    cr, sr, cp, sp, cy, sy = (math.cos(r), math.sin(r), math.cos(pitch), math.sin(pitch),
-                              math.cos(y), math.sin(y))
-    rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
-    ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
-    rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
-    body = rz @ ry @ rx  # columns: forward, left, up of the camera body
-    forward, left, up = body[:, 0], body[:, 1], body[:, 2]
-    return np.column_stack([-left, -up, forward])
-
-
 def view_gl(cam_to_world: np.ndarray) -> tuple[float, ...]:
     """The OpenGL view matrix (column-major tuple) for an OpenCV camera-to-world pose."""
     gl_from_cv = np.diag([1.0, -1.0, -1.0, 1.0])  # GL camera: x right, y up, looks along -z
@@ -109,15 +84,16 @@ def mount_pose(client: int, uid: int | None, link: int | None) -> np.ndarray:
     return pose
 
 
-def camera_view(plan: CameraPlan, mount: np.ndarray, renderer: str) -> CameraView:
-    """Place ``plan`` relative to its mount pose and derive every matrix for ``renderer``."""
+def camera_view(plan: CameraPlan, mount: np.ndarray, renderer: str,
+                time_s: float = 0.0) -> CameraView:
+    """Place ``plan`` relative to its mount pose at ``time_s`` and derive every matrix for
+    ``renderer`` (pose jitter and, once it has happened, a bump turn the aimed camera)."""
     rot, origin = mount[:3, :3], mount[:3, 3]
     eye = origin + rot @ np.asarray(plan.position_m)
-    if plan.look_at_m is not None:
-        target = origin + rot @ np.asarray(plan.look_at_m)
-        r_wc = look_at_rotation(eye, target, rot[:, 2])
-    else:
-        r_wc = rot @ rpy_rotation(plan.rpy_deg)
+    target = None if plan.look_at_m is None else origin + rot @ np.asarray(plan.look_at_m)
+    r_wc = camera_rotation(rot, eye, target, plan.rpy_deg, plan.rotation_offset_deg)
+    if plan.bump_at_s is not None and time_s >= plan.bump_at_s:
+        r_wc = r_wc @ axis_rotation(plan.bump_rotation_deg)
     cam_to_world = np.eye(4)
     cam_to_world[:3, :3] = r_wc
     cam_to_world[:3, 3] = eye

@@ -31,11 +31,17 @@ def depth_buffer_to_metres(buffer: np.ndarray, near: float, far: float) -> np.nd
     return z.astype(np.float32)
 
 
-def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.ndarray):
-    """Render ``view`` and map PyBullet's segmentation (body uids) to instance ids."""
+def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.ndarray,
+           light_direction=(0.4, -0.3, 0.85), shadows: bool = False):
+    """Render ``view`` and map PyBullet's segmentation (body uids) to instance ids.
+
+    ``light_direction`` (world frame, towards the light) and ``shadows`` are passed on
+    every call: both renderers keep the previous call's light state otherwise.
+    """
     with quiet_stdout():  # the EGL plugin prints its GL vendor when it (re)initialises
         _, _, rgba, depth, seg = p.getCameraImage(
             view.width, view.height, view.view_gl, view.proj_gl, renderer=render_flag,
+            lightDirection=list(light_direction), shadow=int(shadows),
             physicsClientId=client)
     rgba = np.asarray(rgba, dtype=np.uint8).reshape(view.height, view.width, 4)
     depth = np.asarray(depth, dtype=np.float32).reshape(view.height, view.width)

@@ -116,9 +116,11 @@ def _message(err: dict, loc: Loc, data: Any) -> str:
     if kind == "union_tag_invalid":
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
         tag = str(ctx.get("tag"))
-        return f"unknown behaviour '{tag}'{did_you_mean(tag, tags)}; choose from {', '.join(tags)}"
+        what = "constraint" if loc[:1] == ("require",) else "behaviour"
+        return f"unknown {what} '{tag}'{did_you_mean(tag, tags)}; choose from {', '.join(tags)}"
     if kind == "union_tag_not_found":
-        return "needs a 'kind' naming the behaviour"
+        what = "constraint" if loc[:1] == ("require",) else "behaviour"
+        return f"needs a 'kind' naming the {what}"
     if kind == "literal_error":
         expected = [t.strip(" '") for t in str(ctx.get("expected", "")).replace(" or ", ",")
                     .split(",") if t.strip(" '")]

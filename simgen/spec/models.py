@@ -10,50 +10,16 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from simgen.catalog import ASSETS
+from simgen.edge_cases import EDGE_CASES
 from simgen.errors import did_you_mean
+from simgen.spec.atmosphere import Lighting, Weather
+from simgen.spec.base import Colour, StrictModel
+from simgen.spec.constraints import Constraint
 from simgen.spec.distributions import Category, Choice, Const, Integer, Number, RandInt, one_of
-
-#: Named colours a scenario may use (RGB in 0..1); a colour may also be [r, g, b].
-COLOURS: dict[str, tuple[float, float, float]] = {
-    "red": (0.75, 0.08, 0.08),
-    "blue": (0.1, 0.2, 0.7),
-    "white": (0.92, 0.92, 0.92),
-    "black": (0.06, 0.06, 0.06),
-    "silver": (0.7, 0.72, 0.75),
-    "grey": (0.4, 0.4, 0.42),
-    "yellow": (0.95, 0.8, 0.1),
-    "green": (0.1, 0.5, 0.15),
-    "orange": (0.95, 0.45, 0.05),
-    "brown": (0.45, 0.28, 0.12),
-    "purple": (0.4, 0.15, 0.55),
-    "cyan": (0.1, 0.7, 0.8),
-    "beige": (0.85, 0.78, 0.62),
-    "pink": (0.95, 0.55, 0.7),
-}
-
-
-class StrictModel(BaseModel):
-    """Base for every spec model: unknown keys are errors, instances are immutable."""
-
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
-    )
-
-
-def _check_colour(value: Any) -> Any:
-    if isinstance(value, str):
-        if value not in COLOURS:
-            raise ValueError(f"unknown colour {value!r}{did_you_mean(value, COLOURS)}; "
-                             f"use a name ({', '.join(COLOURS)}) or [r, g, b] in 0..1")
-        return value
-    if (isinstance(value, list | tuple) and len(value) == 3
-            and all(isinstance(c, int | float) and not isinstance(c, bool) and 0 <= c <= 1
-                    for c in value)):
-        return tuple(float(c) for c in value)
-    raise ValueError(f"a colour is a name or [r, g, b] with components in 0..1, got {value!r}")
+from simgen.spec.edge_cases import EdgeCases
 
 
 def _check_asset(value: Any) -> str:
@@ -65,10 +31,6 @@ def _check_asset(value: Any) -> str:
     return value
 
 
-Colour = Category(_check_colour, {"anyOf": [
-    {"enum": list(COLOURS)},
-    {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1},
-     "minItems": 3, "maxItems": 3}]})
 Asset = Category(_check_asset, {"type": "string", "description": "catalog id or path to .urdf"})
 Side = Category(one_of(("right", "left"), "side"), {"enum": ["right", "left"]})
 def _check_direction(value: Any) -> int:
@@ -82,14 +44,42 @@ Direction = Category(_check_direction, {"enum": [1, -1]})
 
 Vec3 = tuple[Number(), Number(), Number()]
 
+TEXTURE_KINDS = ("none", "noise", "stripes", "checker", "gradient")
+#: A procedural texture (``none`` keeps the asset's own look); accepts a distribution.
+TextureKind = Category(one_of(TEXTURE_KINDS, "texture"), {"enum": list(TEXTURE_KINDS)})
+
+
+class Wind(StrictModel):
+    """A steady wind pushing every dynamic body (drag 0.5 rho Cd A v^2, Cd = 1)."""
+
+    speed_mps: Number(ge=0, le=60)
+    direction_deg: Number(ge=-360, le=360) = Field(
+        default_factory=lambda: {"uniform": [-180, 180]})
+
+
+class Pushes(StrictModel):
+    """Random horizontal shoves of dynamic bodies, arriving as a Poisson process."""
+
+    rate_hz: Number(gt=0, le=100)
+    impulse_n_s: Number(gt=0, le=1000) = 0.5
+
 
 class Physics(StrictModel):
-    """Physics engine settings (sampled per episode)."""
+    """Physics engine settings and physical randomization (sampled per episode).
+
+    ``friction`` and ``restitution`` replace the lateral friction and bounciness of every
+    body and the ground when given; ``mass_scale`` multiplies every dynamic body's mass.
+    """
 
     time_step_s: Number(gt=0, le=0.05) = 1 / 240
     gravity_mps2: Number() = -9.81
     solver_iterations: Integer(ge=1, le=1000) = 50
     substeps: Integer(ge=0, le=32) = 0
+    friction: Number(ge=0, le=10) | None = None
+    restitution: Number(ge=0, le=1) | None = None
+    mass_scale: Number(gt=0, le=100) = 1.0
+    wind: Wind | None = None
+    pushes: Pushes | None = None
 
 
 class Capture(StrictModel):
@@ -104,6 +94,14 @@ class Labels(StrictModel):
     """Which objects get 2D boxes."""
 
     min_visible_px: int = Field(20, ge=1)
+
+
+class Jitter(StrictModel):
+    """Per-episode random offsets of a camera's pose: normal with these standard deviations
+    (position along each mount axis, rotation about each camera axis)."""
+
+    position_m: Number(ge=0, le=10) = 0.0
+    rotation_deg: Number(ge=0, le=45) = 0.0
 
 
 class Camera(StrictModel):
@@ -123,6 +121,7 @@ class Camera(StrictModel):
     fov_deg: Number(gt=1, lt=179) = 60.0
     near_m: Number(gt=0) = 0.1
     far_m: Number(gt=0) = 100.0
+    jitter: Jitter | None = None
 
     @model_validator(mode="after")
     def _one_orientation(self) -> Camera:
@@ -148,6 +147,9 @@ class Road(StrictModel):
     marking_width_m: Number(gt=0, le=0.5) = 0.15
     dash_length_m: Number(gt=0) = 3.0
     dash_gap_m: Number(gt=0) = 6.0
+    surface_colour: Colour = (0.22, 0.22, 0.24)
+    surface_texture: TextureKind = "none"
+    ground_colour: Colour = (0.28, 0.42, 0.2)
 
 
 class Table(StrictModel):
@@ -159,6 +161,9 @@ class Table(StrictModel):
 
     work_area_m: tuple[tuple[float, float], tuple[float, float]] = ((0.38, 0.65), (-0.25, 0.22))
     place_area_m: tuple[tuple[float, float], tuple[float, float]] = ((0.3, 0.5), (0.3, 0.42))
+    colour: Colour | None = None
+    texture: TextureKind = "none"
+    floor_colour: Colour = (0.55, 0.52, 0.48)
 
 
 Region = Literal["lane", "shoulder", "sidewalk", "table", "area"]
@@ -259,6 +264,8 @@ class BodyGroup(StrictModel):
     placement: Placement
     scale: Number(gt=0, le=100) = 1.0
     colour: Colour | None = None
+    texture: TextureKind = "none"
+    texture_colour: Colour | None = None
     behaviour: BehaviourSpec = Field(default_factory=lambda: StaticSpec(kind="static"))
     labeled: bool = True
     mass_kg: Number(gt=0) | None = None
@@ -298,6 +305,12 @@ class BodyGroup(StrictModel):
         return self.cls if self.cls is not None else ASSETS[asset].default_class
 
 
+class DistractorGroup(BodyGroup):
+    """Bodies that add clutter and appearance variety; unlabeled unless ``labeled: true``."""
+
+    labeled: bool = False
+
+
 class World(StrictModel):
     """The world: a road (driving) or a table (robotics), the ego or arm, and body groups."""
 
@@ -307,6 +320,7 @@ class World(StrictModel):
     arm: BodyGroup | None = None
     actors: list[BodyGroup] = Field(default_factory=list)
     objects: list[BodyGroup] = Field(default_factory=list)
+    distractors: list[DistractorGroup] = Field(default_factory=list)
 
     def groups(self) -> list[tuple[str, BodyGroup]]:
         """Every body group with its field path, in build order."""
@@ -317,6 +331,7 @@ class World(StrictModel):
             out.append(("world.arm", self.arm))
         out += [(f"world.actors[{i}]", g) for i, g in enumerate(self.actors)]
         out += [(f"world.objects[{i}]", g) for i, g in enumerate(self.objects)]
+        out += [(f"world.distractors[{i}]", g) for i, g in enumerate(self.distractors)]
         return out
 
 
@@ -332,6 +347,11 @@ class Scenario(StrictModel):
     capture: Capture = Field(default_factory=Capture)
     renderer: Literal["auto", "egl", "tiny"] = "auto"
     labels: Labels = Field(default_factory=Labels)
+    lighting: Lighting = Field(default_factory=Lighting)
+    weather: Weather = Field(default_factory=Weather)
+    edge_cases: EdgeCases = Field(default_factory=EdgeCases)
+    require: list[Constraint] = Field(default_factory=list)
+    require_attempts: int = Field(100, ge=1, le=100_000)
     cameras: list[Camera] = Field(min_length=1)
     world: World
 
@@ -349,6 +369,10 @@ class Scenario(StrictModel):
         out: list[str] = []
         for _, group in self.world.groups():
             for name in group.classes() if group.labeled else []:
+                if name not in out:
+                    out.append(name)
+        for case, settings in self.edge_cases:  # then what the edge cases may add
+            for name in EDGE_CASES[case].classes(settings) if settings is not None else ():
                 if name not in out:
                     out.append(name)
         return out
@@ -415,6 +439,18 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
             if target is not None and target not in objects:
                 yield (loc + ("behaviour", "target_group"),
                        f"no object group {target!r}{did_you_mean(target, objects)}")
+    camera_names = [c.name for c in s.cameras]
+    for name, settings in s.edge_cases:
+        if settings is None:
+            continue
+        case = EDGE_CASES[name]
+        if case.domain != s.domain:
+            yield ("edge_cases", name), f"edge case {name!r} needs a {case.domain} scenario"
+        camera = getattr(settings, "camera", None)
+        if camera is not None and camera not in camera_names:
+            yield (("edge_cases", name, "camera"),
+                   f"no camera {camera!r}{did_you_mean(camera, camera_names)}")
+    yield from _constraint_problems(s)
     actors = {g.name: g for _, g in w.groups()}
     for i, cam in enumerate(s.cameras):
         if cam.mount != "world" and cam.mount not in actors:
@@ -464,3 +500,32 @@ def resolve_asset_path(asset: str, scenario_dir: Path) -> str:
         return asset
     path = Path(asset)
     return str(path if path.is_absolute() else (scenario_dir / path).resolve())
+
+
+def _constraint_problems(s: Scenario):
+    """Names in ``require`` must be groups, bodies or bodies of configured edge cases."""
+    names: set[str] = set()
+    for _, group in s.world.groups():
+        names.add(group.name)
+        largest = _largest(group.count)
+        names.update(f"{group.name}_{i}" for i in range(largest))
+    for name, settings in s.edge_cases:
+        if settings is not None:
+            names.update(EDGE_CASES[name].adds)
+    cameras = {c.name: c for c in s.cameras}
+    for i, rule in enumerate(s.require):
+        fields = [f for f in ("a", "b", "body") if hasattr(rule, f)]
+        refs = [(f, getattr(rule, f)) for f in fields]
+        refs += [(("bodies", k), n) for k, n in enumerate(getattr(rule, "bodies", None) or [])]
+        for field, ref in refs:
+            if ref not in names:
+                loc = ("require", i, *(field if isinstance(field, tuple) else (field,)))
+                yield loc, f"no body or group {ref!r}{did_you_mean(ref, sorted(names))}"
+        if rule.kind == "in_view":
+            cam = cameras.get(rule.camera)
+            if cam is None:
+                yield (("require", i, "camera"),
+                       f"no camera {rule.camera!r}{did_you_mean(rule.camera, list(cameras))}")
+            elif cam.link is not None:
+                yield (("require", i, "camera"), f"camera {rule.camera!r} is on a link; "
+                       "in_view needs a camera on the world or an actor's base")

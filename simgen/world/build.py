@@ -15,23 +15,29 @@ import numpy as np
 
 from simgen.catalog import ASSETS
 from simgen.errors import SimgenError, did_you_mean
-from simgen.sampling.scene import BodyPlan, EpisodePlan, RoadLayout, TableLayout
+from simgen.sampling.scene import (
+    FIXED_BASE_BEHAVIOURS,
+    FIXED_BASE_KINDS,
+    LAMP_REACH_M,
+    BodyPlan,
+    EpisodePlan,
+    RoadLayout,
+    TableLayout,
+    TexturePlan,
+)
 from simgen.world.bullet import p
-
-#: Behaviours whose bodies are moved kinematically or are anchored (loaded fixed-base).
-FIXED_BASE_BEHAVIOURS = ("lane_follow", "parked", "walk", "cross", "pick_and_place")
-#: Asset kinds that are always fixed-base.
-FIXED_BASE_KINDS = ("vehicle", "pedestrian", "arm", "furniture")
+from simgen.world.textures import TextureBank, make_texture
 
 #: PyBullet draws nothing of a body whose visual shape array has more shapes than this.
 MAX_SHAPES_PER_BODY = 25
 SLAB_HALF_THICKNESS_M = 0.5
 #: Longest visual tile of large surfaces (see ``_Builder.box``).
 TILE_M = 20.0
-ASPHALT = (0.22, 0.22, 0.24, 1.0)
-SHOULDER = (0.28, 0.28, 0.29, 1.0)
+#: Side of a procedural texture image (the helper's patterns keep periods <= size / 4).
+TEXTURE_SIZE_PX = 128
+#: The shoulder is the road surface this much lighter (worn, dusty asphalt).
+SHOULDER_LIGHTEN = 0.08
 SIDEWALK = (0.62, 0.61, 0.58, 1.0)
-GRASS = (0.28, 0.42, 0.2, 1.0)
 FLOOR = (0.55, 0.52, 0.48, 1.0)
 WHITE_PAINT = (0.95, 0.95, 0.92, 1.0)
 YELLOW_PAINT = (0.95, 0.75, 0.1, 1.0)
@@ -125,14 +131,27 @@ class _Builder:
         p.changeDynamics(uid, -1, lateralFriction=1.0, physicsClientId=self.client)
 
 
-def build_world(client: int, plan: EpisodePlan) -> BuiltWorld:
-    """Create every body of ``plan`` in the (freshly reset) client and index them."""
+def build_world(client: int, plan: EpisodePlan, textures: TextureBank | None = None) -> BuiltWorld:
+    """Create every body of ``plan`` in the (freshly reset) client and index them.
+
+    Procedural textures need ``textures`` (the session's bank); their images are loaded
+    before anything else (see ``TextureBank`` on the EGL renderer).
+    """
+    images = texture_images(plan)
+    if images and textures is None:
+        raise SimgenError("this episode has procedural textures: build it with a TextureBank")
+    if images:
+        textures.preload(client, list(images.values()))
     b = _Builder(client)
     if plan.road is not None:
-        b.ground(GRASS, top_z_m=-0.03)  # below the road slab, so it cannot show through
+        # Below the road slab, so it cannot show through.
+        b.ground((*plan.road.ground_colour, 1.0), top_z_m=-0.03)
         _build_road(b, plan.road)
+        for k, uid in enumerate(build_lamp_posts(client, plan.road,
+                                                  plan.atmosphere.lighting.street_light_spacing_m)):
+            b.register(uid, f"street_lamps_{k}", "pole", False, "")
     else:
-        b.ground(FLOOR)
+        b.ground((*plan.table.floor_colour, 1.0) if plan.table is not None else FLOOR)
     if plan.table is not None:
         _build_table(b, plan.table)
     uids: dict[str, int] = {}
@@ -140,10 +159,66 @@ def build_world(client: int, plan: EpisodePlan) -> BuiltWorld:
         uid = load_body(client, body)
         uids[body.name] = uid
         b.register(uid, body.name, body.cls, body.labeled, body.asset)
+    for name, image in images.items():
+        for uid, links in _textured_links(client, plan, name, b, uids):
+            for link in links:
+                textures.apply(client, uid, link, image)
+    _apply_physics(client, plan, b.instances)
     lut = np.zeros(max(i.uid for i in b.instances) + 2, dtype=np.uint16)
     for inst in b.instances:
         lut[inst.uid + 1] = inst.instance_id
     return BuiltWorld(tuple(b.instances), uids, lut)
+
+
+def _texture_sources(plan: EpisodePlan) -> list[tuple[str, TexturePlan | tuple]]:
+    """What wears a texture: (name, its texture plan, or an RGB colour for a plain one)."""
+    wanted: list[tuple[str, TexturePlan | tuple]] = []
+    if plan.road is not None and plan.road.surface_texture is not None:
+        wanted.append(("road", plan.road.surface_texture))
+    if plan.table is not None:
+        # A colour alone becomes a plain texture: the table's own wood texture would
+        # otherwise tint it, and the EGL renderer cannot take a texture off.
+        if plan.table.texture is not None or plan.table.colour is not None:
+            wanted.append(("table", plan.table.texture or plan.table.colour))
+    wanted += [(body.name, body.texture) for body in plan.bodies if body.texture is not None]
+    return wanted
+
+
+def has_textures(plan: EpisodePlan) -> bool:
+    """Whether anything in ``plan`` wears a procedural (or plain) texture."""
+    return bool(_texture_sources(plan))
+
+
+def texture_images(plan: EpisodePlan) -> dict[str, np.ndarray]:
+    """The texture image of each textured thing of ``plan``: body names, ``road``, ``table``
+    (each drawn from its recorded seed, so the same plan gives the same pixels)."""
+    images = {}
+    for name, source in _texture_sources(plan):
+        if isinstance(source, TexturePlan):
+            images[name] = make_texture(source.kind, source.colour_a, source.colour_b,
+                                        np.random.default_rng(source.seed),
+                                        size=TEXTURE_SIZE_PX)
+        else:
+            images[name] = np.full((8, 8, 3), np.round(np.array(source) * 255), np.uint8)
+    return images
+
+
+def _textured_links(client: int, plan: EpisodePlan, name: str, b: _Builder, uids):
+    """(uid, links) that the texture called ``name`` covers: a body's painted links (all of
+    them when its asset does not say), the carriageway, or every link of the table."""
+    if name in uids:
+        uid = uids[name]
+        body = next(x for x in plan.bodies if x.name == name)
+        entry = ASSETS.get(body.asset)
+        links = entry.recolour_links if entry is not None else None
+        if links is None:
+            links = tuple(range(-1, p.getNumJoints(uid, physicsClientId=client)))
+        return [(uid, links)]
+    for inst in b.instances:
+        if inst.name == name:
+            return [(inst.uid, tuple(range(-1, p.getNumJoints(inst.uid,
+                                                              physicsClientId=client))))]
+    return []
 
 
 def _build_road(b: _Builder, road: RoadLayout) -> None:
@@ -153,17 +228,49 @@ def _build_road(b: _Builder, road: RoadLayout) -> None:
     y_right, y_left = road.right_edge_y_m, road.left_edge_y_m
     width = y_left - y_right
     # The carriageway is a thin slab whose top is the ground level z = 0 (vehicles drive on it).
+    surface = (*road.surface_colour, 1.0)
     b.slab("road", "road", (xc, (y_left + y_right) / 2), (length / 2, width / 2), top - 0.002,
-           ASPHALT)
+           surface)
     for side, sign in (("right", -1), ("left", 1)):
         edge = y_right if side == "right" else y_left
         if road.shoulder_width_m > 0:
             b.slab(f"shoulder_{side}", "road", (xc, edge + sign * road.shoulder_width_m / 2),
-                   (length / 2, road.shoulder_width_m / 2), top - 0.001, SHOULDER)
+                   (length / 2, road.shoulder_width_m / 2), top - 0.001,
+                   _lighter(surface, SHOULDER_LIGHTEN))
         kerb = edge + sign * road.shoulder_width_m
         b.slab(f"sidewalk_{side}", "sidewalk", (xc, kerb + sign * road.sidewalk_width_m / 2),
                (length / 2, road.sidewalk_width_m / 2), road.kerb_height_m - 0.002, SIDEWALK)
     _build_markings(b, road)
+
+
+def build_lamp_posts(client: int, road: RoadLayout, spacing_m: float) -> list[int]:
+    """Create the lamp posts as static bodies (at most 12 posts per body, 2 shapes each)."""
+    heads = road.lamp_positions(spacing_m)
+    uids = []
+    per_body = 12
+    middle_y = (road.right_edge_y_m + road.left_edge_y_m) / 2
+    for start in range(0, len(heads), per_body):
+        chunk = heads[start:start + per_body]
+        shapes, halves, radii, lengths, centres = [], [], [], [], []
+        for x, y, z in chunk:
+            sign = 1.0 if y < middle_y else -1.0  # posts stand outside the lamp head
+            shapes.append(p.GEOM_CYLINDER)
+            radii.append(0.09)
+            lengths.append(z + 0.2)
+            halves.append((0, 0, 0))
+            centres.append((x, y - sign * LAMP_REACH_M, (z + 0.2) / 2 - 0.2))
+            shapes.append(p.GEOM_BOX)
+            radii.append(0)
+            lengths.append(0)
+            halves.append((0.35, LAMP_REACH_M / 2 + 0.1, 0.06))
+            centres.append((x, y - sign * LAMP_REACH_M / 2, z + 0.06))
+        vis = p.createVisualShapeArray(shapeTypes=shapes, radii=radii, lengths=lengths,
+                                       halfExtents=halves, visualFramePositions=centres,
+                                       physicsClientId=client)
+        uid = p.createMultiBody(0, -1, vis, basePosition=(0, 0, 0), physicsClientId=client)
+        p.changeVisualShape(uid, -1, rgbaColor=(0.35, 0.36, 0.38, 1.0), physicsClientId=client)
+        uids.append(uid)
+    return uids
 
 
 def _build_markings(b: _Builder, road: RoadLayout) -> None:
@@ -191,11 +298,36 @@ def _build_markings(b: _Builder, road: RoadLayout) -> None:
                 [(road.dash_length_m / 2, hw, 0.002)] * len(chunk), WHITE_PAINT)
 
 
+def _lighter(rgba, amount: float):
+    """``rgba`` moved ``amount`` of the way towards white."""
+    return (*(c + (1 - c) * amount for c in rgba[:3]), rgba[3])
+
+
 def _build_table(b: _Builder, table: TableLayout) -> None:
     entry = ASSETS["table"]
     uid = p.loadURDF(str(entry.file()), basePosition=table.centre_m, useFixedBase=True,
                      globalScaling=entry.base_scale, physicsClientId=b.client)
     b.register(uid, "table", "table", False, "table")
+
+
+def _apply_physics(client: int, plan: EpisodePlan, instances) -> None:
+    """Episode-wide friction and restitution on every body; mass scale on dynamic ones."""
+    ph = plan.physics
+    surface: dict[str, float] = {}
+    if ph.friction is not None:
+        surface["lateralFriction"] = ph.friction
+    if ph.restitution is not None:
+        surface["restitution"] = ph.restitution
+    dynamic = {body.name for body in plan.bodies if body.dynamic}
+    for inst in instances:
+        links = range(-1, p.getNumJoints(inst.uid, physicsClientId=client))
+        for link in links:
+            if surface:
+                p.changeDynamics(inst.uid, link, **surface, physicsClientId=client)
+            if ph.mass_scale != 1.0 and inst.name in dynamic:
+                mass = p.getDynamicsInfo(inst.uid, link, physicsClientId=client)[0]
+                p.changeDynamics(inst.uid, link, mass=mass * ph.mass_scale,
+                                 physicsClientId=client)
 
 
 def load_body(client: int, body: BodyPlan) -> int:
@@ -209,7 +341,8 @@ def load_body(client: int, body: BodyPlan) -> int:
     kind = entry.kind if entry is not None else "object"
     scale = (entry.base_scale if entry is not None else 1.0) * body.scale
     fixed = kind in FIXED_BASE_KINDS or body.behaviour in FIXED_BASE_BEHAVIOURS
-    yaw = p.getQuaternionFromEuler((0, 0, math.radians(body.yaw_deg)))
+    roll, pitch = (math.radians(a) for a in body.roll_pitch_deg)
+    yaw = p.getQuaternionFromEuler((roll, pitch, math.radians(body.yaw_deg)))
     base_rpy = entry.base_rpy_deg if entry is not None else (0.0, 0.0, 0.0)
     base = p.getQuaternionFromEuler([math.radians(a) for a in base_rpy])
     orn = p.multiplyTransforms((0, 0, 0), yaw, (0, 0, 0), base)[1]
@@ -220,12 +353,15 @@ def load_body(client: int, body: BodyPlan) -> int:
     except p.error as exc:
         raise SimgenError(f"{body.name}: could not load asset {body.asset!r} ({exc})") from None
     x, y, z = body.position_m
+    # PyBullet poses a base by its centre of mass, which a URDF may put away from the link
+    # origin: move relative to where the loaded body's centre of mass is.
+    com = np.array(p.getBasePositionAndOrientation(uid, physicsClientId=client)[0])
     if kind == "arm":
-        p.resetBasePositionAndOrientation(uid, (x, y, z), orn, physicsClientId=client)
+        shift = np.array((x, y, z))
     else:
         lo, hi = body_aabb(client, uid)
-        shift = (x - (lo[0] + hi[0]) / 2, y - (lo[1] + hi[1]) / 2, z - lo[2] + 0.001)
-        p.resetBasePositionAndOrientation(uid, shift, orn, physicsClientId=client)
+        shift = np.array((x - (lo[0] + hi[0]) / 2, y - (lo[1] + hi[1]) / 2, z - lo[2] + 0.001))
+    p.resetBasePositionAndOrientation(uid, tuple(com + shift), orn, physicsClientId=client)
     if body.colour_rgba is not None:
         links = entry.recolour_links if entry is not None else None
         if links is None:

@@ -11,8 +11,11 @@ import importlib.util
 from simgen.errors import SimgenError
 from simgen.sampling.scene import PhysicsPlan
 from simgen.world.bullet import p, quiet_stdout
+from simgen.world.textures import TextureBank
 
 RENDERERS = ("auto", "egl", "tiny")
+#: Textured worlds built in one connection before it is renewed (texture memory).
+TEXTURED_WORLDS_PER_CONNECTION = 20
 
 
 class PhysicsSession:
@@ -26,6 +29,11 @@ class PhysicsSession:
     def __init__(self, renderer: str = "auto"):
         if renderer not in RENDERERS:
             raise SimgenError(f"unknown renderer {renderer!r}; choose from {', '.join(RENDERERS)}")
+        self._textures: TextureBank | None = None
+        self._textured_worlds = 0
+        self._connect(renderer)
+
+    def _connect(self, renderer: str) -> None:
         self.client = p.connect(p.DIRECT)
         if self.client < 0:
             raise SimgenError("could not start a PyBullet physics server")
@@ -48,6 +56,32 @@ class PhysicsSession:
         """The ``renderer`` argument for ``getCameraImage``."""
         return p.ER_BULLET_HARDWARE_OPENGL if self.renderer_used == "egl" else p.ER_TINY_RENDERER
 
+    @property
+    def textures(self) -> TextureBank:
+        """The session's texture bank (its PNG folder lives as long as the session)."""
+        if self._textures is None:
+            self._textures = TextureBank()
+        return self._textures
+
+    def prepare_for_textures(self) -> None:
+        """Make the client ready for a world with procedural textures.
+
+        With EGL that is a fresh connection every time (PyBullet 3.2.7's EGL plugin shows
+        the wrong images after a reset; see ``TextureBank``). Any renderer keeps every
+        texture until disconnect, so the client is renewed every
+        ``TEXTURED_WORLDS_PER_CONNECTION`` textured worlds to bound memory.
+        """
+        self._textured_worlds += 1
+        if self.renderer_used == "egl" or \
+                self._textured_worlds > TEXTURED_WORLDS_PER_CONNECTION:
+            self._reconnect()
+            self._textured_worlds = 1
+
+    def _reconnect(self) -> None:
+        renderer = self.renderer_used
+        self._disconnect()
+        self._connect(renderer)
+
     def reset(self, physics: PhysicsPlan) -> None:
         """Empty the world and apply an episode's physics settings."""
         c = self.client
@@ -62,7 +96,13 @@ class PhysicsSession:
         )
 
     def close(self) -> None:
-        """Unload the renderer plugin and disconnect (idempotent)."""
+        """Unload the renderer plugin, disconnect and drop the texture folder (idempotent)."""
+        if self._textures is not None:
+            self._textures.close()
+            self._textures = None
+        self._disconnect()
+
+    def _disconnect(self) -> None:
         if self.client < 0:
             return
         with quiet_stdout():

@@ -5,7 +5,8 @@ Layout (DIR = ``--out``)::
     DIR/dataset.json                 manifest, written last (its presence = complete)
     DIR/episodes.parquet             one row per episode, every sampled parameter
     DIR/objects.parquet              one row per episode and body: instance id -> name, class
-    DIR/frames.parquet               one row per frame and camera
+    DIR/frames.parquet               one row per frame and camera, with its conditions
+    DIR/boxes.parquet                one row per labeled object per frame: box, visibility
     DIR/trajectories.parquet         one row per episode, simulation step and body
     DIR/annotations/coco.json        COCO detection annotations
     DIR/episodes/NNNNNN/{rgb,depth,instance}/CAMERA_FFFFF.png
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 from simgen import __version__
 from simgen.errors import SimgenError
 from simgen.runner.episode import EpisodeRecord
+from simgen.sampling.conditions import atmosphere_record
 
 INCOMPLETE_MARKER = ".simgen-incomplete"
 MANIFEST = "dataset.json"
@@ -64,15 +66,19 @@ def _atomic_write_text(path: Path, text: str) -> None:
 class DatasetWriter:
     """Collects episode records and writes the tables, COCO file and manifest."""
 
-    def __init__(self, out_dir: Path, classes: list[str]):
+    def __init__(self, out_dir: Path, classes: list[str], constraints=()):
         self.out_dir = out_dir
-        self.classes = classes
+        self.classes = list(classes)
+        self.constraints = [rule.describe() for rule in constraints]
+        self.draws = 0  # whole-episode draws, accepted or rejected
+        self.rejections = [0] * len(self.constraints)
         self.category_id = {name: i + 1 for i, name in enumerate(classes)}
         self._episodes: list[dict[str, Any]] = []
         self._objects: list[dict[str, Any]] = []
         self._frames: list[dict[str, Any]] = []
         self._images: list[dict[str, Any]] = []
         self._annotations: list[dict[str, Any]] = []
+        self._boxes: list[dict[str, Any]] = []
         self._status: list[dict[str, Any]] = []
         self._traj_path = out_dir / "trajectories.parquet.tmp"
         self._traj_writer: pq.ParquetWriter | None = None
@@ -82,9 +88,18 @@ class DatasetWriter:
     def add(self, rec: EpisodeRecord) -> None:
         """Add one finished episode (episodes must be added in index order)."""
         plan = rec.plan
+        self.draws += plan.attempts
+        for i, failed in enumerate(plan.constraint_failures):
+            self.rejections[i] += failed
         self._episodes.append({"episode": plan.index, "seed": plan.seed,
+                               "edge_cases": ",".join(plan.edge_cases),
+                               "importance_weight": plan.importance_weight,
                                **_flatten(plan.sampled)})
         inst_by_name = {i.name: i for i in rec.world.instances}
+        for inst in rec.world.instances:  # classes only some episodes have (edge cases)
+            if inst.labeled and inst.cls not in self.category_id:
+                self.classes.append(inst.cls)
+                self.category_id[inst.cls] = len(self.classes)
         for inst in rec.world.instances:
             body = next((b for b in plan.bodies if b.name == inst.name), None)
             self._objects.append({
@@ -98,6 +113,7 @@ class DatasetWriter:
                 "initial_position_m": list(body.position_m) if body else None,
                 "initial_yaw_deg": body.yaw_deg if body else None,
             })
+        conditions = atmosphere_record(plan.atmosphere)
         for fr in rec.frames:
             image_id = len(self._images) + 1
             self._frames.append({
@@ -108,6 +124,8 @@ class DatasetWriter:
                 "fx": fr.K[0, 0], "fy": fr.K[1, 1], "cx": fr.K[0, 2], "cy": fr.K[1, 2],
                 "K": fr.K.ravel().tolist(), "cam_to_world": fr.cam_to_world.ravel().tolist(),
                 "num_boxes": len(fr.boxes),
+                **conditions,
+                **{f"effects.{name}": value for name, value in fr.conditions.items()},
             })
             self._images.append({"id": image_id, "file_name": fr.files["rgb"],
                                  "width": fr.width, "height": fr.height,
@@ -115,11 +133,22 @@ class DatasetWriter:
                                  "time_s": fr.time_s})
             for box in fr.boxes:
                 inst = rec.world.instances[box.instance_id - 1]
+                seen = fr.visibility.get(box.instance_id)
+                attributes = {
+                    "distance_m": seen.distance_m, "fog_transmittance": seen.fog_transmittance,
+                    "contrast": seen.contrast, "visibility": seen.visibility,
+                } if seen is not None else {}
                 self._annotations.append({
                     "id": len(self._annotations) + 1, "image_id": image_id,
                     "category_id": self.category_id[inst.cls], "bbox": box.xywh,
                     "area": box.pixels, "iscrowd": 0, "instance_id": box.instance_id,
-                    "object_name": inst.name})
+                    "object_name": inst.name, "attributes": attributes})
+                x, y, w, h = box.xywh
+                self._boxes.append({
+                    "episode": plan.index, "frame": fr.frame, "camera": fr.camera,
+                    "image_id": image_id, "instance_id": box.instance_id, "name": inst.name,
+                    "class": inst.cls, "x": x, "y": y, "w": w, "h": h,
+                    "visible_px": box.pixels, **attributes})
             self.n_labels += len(fr.boxes)
         self.n_frames += len(rec.frames)
         self._write_trajectories(rec, inst_by_name)
@@ -161,6 +190,13 @@ class DatasetWriter:
             self._traj_writer = pq.ParquetWriter(self._traj_path, TRAJ_SCHEMA)
         self._traj_writer.write_table(table)
 
+    def constraint_stats(self) -> list[dict[str, Any]]:
+        """Per ``require`` constraint: how many episode draws it rejected, of all draws."""
+        return [{"index": i, "constraint": text, "draws": self.draws, "rejected": failed,
+                 "rejection_rate": failed / self.draws if self.draws else 0.0}
+                for i, (text, failed) in enumerate(zip(self.constraints, self.rejections,
+                                                       strict=True))]
+
     def abort(self) -> None:
         """Close open files after a failed run (the folder stays marked incomplete)."""
         if self._traj_writer is not None:
@@ -177,6 +213,7 @@ class DatasetWriter:
         _write_parquet(pd.DataFrame(self._episodes), out / "episodes.parquet")
         _write_parquet(pd.DataFrame(self._objects), out / "objects.parquet")
         _write_parquet(pd.DataFrame(self._frames), out / "frames.parquet")
+        _write_parquet(pd.DataFrame(self._boxes, columns=BOX_COLUMNS), out / "boxes.parquet")
         (out / "annotations").mkdir(exist_ok=True)
         coco = {
             "info": {"description": f"simgen dataset: {manifest['scenario']['name']}",
@@ -188,11 +225,16 @@ class DatasetWriter:
         }
         _atomic_write_text(out / "annotations" / "coco.json", json.dumps(coco))
         manifest = {**manifest, "classes": self.classes, "episodes": self._status,
+                    "constraints": self.constraint_stats(),
                     "counts": {"episodes": len(self._status), "frames": self.n_frames,
                                "labels": self.n_labels}}
         _atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, default=_json_default))
         (out / INCOMPLETE_MARKER).unlink(missing_ok=True)
 
+
+BOX_COLUMNS = ["episode", "frame", "camera", "image_id", "instance_id", "name", "class",
+               "x", "y", "w", "h", "visible_px", "distance_m", "fog_transmittance",
+               "contrast", "visibility"]
 
 TRAJ_SCHEMA = pa.schema([
     ("episode", pa.int64()), ("step", pa.int64()), ("time_s", pa.float64()),
@@ -210,7 +252,9 @@ def _flatten(sampled) -> dict[str, Any]:
     """Sampled values as flat scalar columns: a list value ``v`` at ``p`` becomes ``p[i]``."""
     out: dict[str, Any] = {}
     for path, value in sampled.items():
-        if isinstance(value, list | tuple):
+        if isinstance(value, list | tuple) and any(isinstance(v, dict) for v in value):
+            out[path] = json.dumps(value)  # a list of records (e.g. push events) as JSON
+        elif isinstance(value, list | tuple):
             for i, item in enumerate(value):
                 out[f"{path}[{i}]"] = item
         else:
