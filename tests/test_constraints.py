@@ -138,6 +138,44 @@ def test_bad_constraints_are_reported_with_their_path(rule, message):
     assert message in text, text
 
 
-def test_edge_case_bodies_may_be_named(tmp_path: Path):
-    scenario = _scenario("{kind: distance, a: ego, b: ego, min_m: 0}")
-    assert scenario.require[0].a == "ego"
+def test_constraints_may_name_bodies_of_configured_edge_cases():
+    rule = "{kind: distance, a: ego, b: jaywalker, min_m: 5}"
+    with pytest.raises(SpecError, match="no body or group 'jaywalker'"):
+        _scenario(rule)
+    scenario = _scenario(rule, extra=["edge_cases={jaywalker: {probability: 0.5}}"])
+    fired = held_trivially = 0
+    for index in range(8):
+        plan = plan_episode(scenario, index, DRIVING.parent)
+        names = {b.name for b in plan.bodies}
+        if "jaywalker" in plan.edge_cases:
+            fired += 1
+            ego = next(b for b in plan.bodies if b.name == "ego")
+            walker = next(b for b in plan.bodies if b.name == "jaywalker")
+            assert math.dist(ego.position_m[:2], walker.position_m[:2]) >= 5
+        else:
+            assert "jaywalker" not in names
+            held_trivially += 1
+    assert fired and held_trivially
+def test_run_prints_and_stores_rejection_statistics(tmp_path: Path):
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    out = tmp_path / "out"
+    rule = "require=[{kind: distance, a: ego, b: traffic, min_m: 20}]"
+    result = subprocess.run(
+        [sys.executable, "-m", "simgen.cli", "run", str(DRIVING), "--out", str(out),
+         "--set", rule, "--set", "episodes=4", "--set", "duration_s=0.2",
+         "--set", "capture.width=64", "--set", "capture.height=48", "--renderer", "tiny"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    attempts = pd.read_parquet(out / "episodes.parquet")["require.attempts"]
+    rejected = int((attempts - 1).sum())
+    stats = json.loads((out / "dataset.json").read_text())["constraints"]
+    assert stats == [{"index": 0, "constraint": "distance ego to traffic >= 20 m",
+                      "draws": int(attempts.sum()), "rejected": rejected,
+                      "rejection_rate": rejected / int(attempts.sum())}]
+    assert (f"require[0] distance ego to traffic >= 20 m: rejected {rejected} of "
+            f"{int(attempts.sum())} draws") in result.stdout

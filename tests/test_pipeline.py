@@ -141,9 +141,11 @@ def test_positions_integrate_logged_velocities(small_dataset):
 
 
 @pytest.mark.parametrize("renderer", RENDERERS)
-def test_run_is_byte_identical_for_the_same_seed(tmp_path, renderer):
-    """Two runs of the same scenario and seed (into different folders) give the same bytes."""
-    path = ROOT / "scenarios" / "driving_urban.yaml"
+@pytest.mark.parametrize("scenario", ["driving_edge_cases.yaml", "robot_bin_clutter.yaml"])
+def test_run_is_byte_identical_for_the_same_seed(tmp_path, renderer, scenario):
+    """Two runs of the same scenario and seed (into different folders) give the same bytes,
+    with weather, noise, textures and edge cases in play."""
+    path = ROOT / "scenarios" / scenario
     overrides = [*SMALL, "episodes=2", "duration_s=0.6", f"renderer={renderer}"]
     digests = []
     for name in ("a", "b"):
