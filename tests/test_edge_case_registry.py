@@ -116,3 +116,15 @@ def test_registering_a_name_twice_is_refused():
         @edge_case("camera_bump", domain="robotics")
         class Again(EdgeCase):
             pass
+
+
+def test_validate_refuses_an_edge_case_the_scenario_can_never_host():
+    driving = Path(__file__).resolve().parent.parent / "scenarios" / "driving_urban.yaml"
+    with pytest.raises(SpecError) as info:
+        load_scenario(driving, ["world.road.lanes=1", "world.road.oncoming_lanes=1",
+                                "edge_cases={cut_in: {probability: 0.1}}"])
+    joined = "\n".join(info.value.lines)
+    assert "edge_cases.cut_in: needs a lane beside the ego running the same way" in joined
+    # Two lanes in some episodes: possible, so it is left to sampling.
+    load_scenario(driving, ["world.road.lanes={randint: [1, 2]}",
+                            "edge_cases={cut_in: {probability: 0.1}}"])

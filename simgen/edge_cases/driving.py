@@ -21,6 +21,7 @@ are recorded under ``edge_cases.NAME.removed`` (comma-separated).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -32,7 +33,7 @@ from simgen.edge_cases.registry import EDGE_CASES, EdgeCase, EpisodeDraft, edge_
 from simgen.errors import SimgenError
 from simgen.sampling.scene import BodyPlan, RoadLayout
 from simgen.spec.base import COLOURS, StrictModel
-from simgen.spec.distributions import Category, Choice, Const, Integer, Number, one_of
+from simgen.spec.distributions import Category, Choice, Const, Integer, Number, largest_int, one_of
 
 #: Size (m: length along its heading, width, height) assumed for an asset the catalog
 #: gives no size for (a scenario's own URDF): about a car.
@@ -466,6 +467,15 @@ class CutIn(_VehicleCase):
         gap_m: Number(ge=0) = {"uniform": [4.0, 10.0]}
         speed_delta_mps: Number(ge=0, le=20) = {"uniform": [0.5, 2.0]}
         lane_change_duration_s: Number(gt=0, le=10) = {"uniform": [1.5, 2.5]}
+
+    @classmethod
+    def problems(cls, scenario: Any, settings: Any) -> Iterator[tuple[tuple, str]]:
+        """A cut-in needs a second lane running the ego's way on every possible road."""
+        road = scenario.world.road
+        if road is not None and max(largest_int(road.lanes),
+                                    largest_int(road.oncoming_lanes)) < 2:
+            yield (), ("needs a lane beside the ego running the same way; the road has at "
+                       "most one lane in each direction")
 
     def apply(self, draft: EpisodeDraft, params: dict[str, Any],
               rng: np.random.Generator) -> None:

@@ -21,7 +21,7 @@ importance weight multiplies ``p / q`` when it fired and ``(1 - p) / (1 - q)`` w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -102,6 +102,12 @@ class EdgeCase:
     Params: ClassVar[type[StrictModel]] = StrictModel
     #: Names of the bodies this edge case may add (constraints and tests refer to them).
     adds: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def problems(cls, scenario: Any, settings: Any) -> Iterator[tuple[tuple, str]]:
+        """(location under ``edge_cases.NAME``, message) for each reason the scenario can
+        never host this edge case (checked by ``simgen validate``); none by default."""
+        return iter(())
 
     @classmethod
     def classes(cls, settings: Any) -> tuple[str, ...]:

@@ -122,17 +122,6 @@ def _pick_target(draft: EpisodeDraft, rng: np.random.Generator, path: str,
     return target
 
 
-def _on_table(draft: EpisodeDraft, xy: np.ndarray, radius_m: float) -> bool:
-    """Whether a footprint of ``radius_m`` at ``xy`` lies on the table, clear of the arm."""
-    table = draft.table
-    if table is None:
-        return False
-    half = np.array(TABLE_HALF_M) - EDGE_MARGIN_M - radius_m
-    if np.any(np.abs(xy - np.array(table.centre_m[:2])) > half):
-        return False
-    return bool(np.hypot(*(xy - np.array(table.arm_base_m[:2]))) > ARM_BASE_CLEARANCE_M + radius_m)
-
-
 def _world_camera(draft: EpisodeDraft, name: str | None) -> CameraPlan | None:
     """Camera ``name``, else the first camera, if it is mounted in the world (its position
     is then in the world frame); None otherwise."""
@@ -402,16 +391,31 @@ def _free_spot(draft: EpisodeDraft, centre: np.ndarray, nearest_m: float, azimut
     ``others``; None when there is none."""
     distances = nearest_m + np.arange(0.0, CLUTTER_REACH_M, _SPOT_STEP_M)
     off_axis = np.abs(np.remainder(_SPOT_ANGLES + math.pi, 2 * math.pi) - math.pi) / math.pi
-    cost = distances[:, None] + _FAR_SIDE_COST_M * off_axis[None, :]
-    for k in np.argsort(cost, axis=None, kind="stable"):
-        i, j = np.unravel_index(k, cost.shape)
-        angle = azimuth_rad + _SPOT_ANGLES[j]
-        xy = centre + distances[i] * np.array([math.cos(angle), math.sin(angle)])
-        if not _on_table(draft, xy, radius_m):
-            continue
-        if all(np.hypot(*(xy - other)) >= r + radius_m + gap_m for other, r in others):
-            return xy
-    return None
+    cost = (distances[:, None] + _FAR_SIDE_COST_M * off_axis[None, :]).ravel()
+    angles = azimuth_rad + _SPOT_ANGLES
+    # Every candidate at once: (distance, angle) pairs flattened in the order of ``cost``.
+    xy = centre + (distances[:, None, None] * np.stack([np.cos(angles), np.sin(angles)],
+                                                       axis=-1)[None]).reshape(-1, 2)
+    free = _on_table_many(draft, xy, radius_m)
+    for other, r in others:
+        free &= np.hypot(*(xy - other).T) >= r + radius_m + gap_m
+    if not free.any():
+        return None
+    candidates = np.flatnonzero(free)
+    # The cheapest free spot; ties go to the first in (distance, angle) order.
+    return xy[candidates[np.argmin(cost[candidates])]]
+
+
+def _on_table_many(draft: EpisodeDraft, xy: np.ndarray, radius_m: float) -> np.ndarray:
+    """For each row of ``xy``: whether a footprint of ``radius_m`` there lies on the
+    table, clear of the arm."""
+    table = draft.table
+    if table is None:
+        return np.zeros(len(xy), dtype=bool)
+    half = np.array(TABLE_HALF_M) - EDGE_MARGIN_M - radius_m
+    inside = np.all(np.abs(xy - np.array(table.centre_m[:2])) <= half, axis=1)
+    clear = np.hypot(*(xy - np.array(table.arm_base_m[:2])).T) > ARM_BASE_CLEARANCE_M + radius_m
+    return inside & clear
 
 
 @edge_case("falling_object", domain="robotics")

@@ -379,3 +379,17 @@ def one_of(names: list[str] | tuple[str, ...], what: str) -> Callable[[Any], str
         return value
 
     return check
+
+
+def smallest_int(dist: Dist) -> int:
+    """The smallest value an integer field (constant, randint or choice) can take."""
+    if isinstance(dist, Const):
+        return int(dist.value)
+    return int(dist.low) if isinstance(dist, RandInt) else int(min(dist.options))
+
+
+def largest_int(dist: Dist) -> int:
+    """The largest value an integer field (constant, randint or choice) can take."""
+    if isinstance(dist, Const):
+        return int(dist.value)
+    return int(dist.high) if isinstance(dist, RandInt) else int(max(dist.options))

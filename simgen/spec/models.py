@@ -18,7 +18,16 @@ from simgen.errors import did_you_mean
 from simgen.spec.atmosphere import Lighting, Weather
 from simgen.spec.base import Colour, StrictModel
 from simgen.spec.constraints import Constraint
-from simgen.spec.distributions import Category, Choice, Const, Integer, Number, RandInt, one_of
+from simgen.spec.distributions import (
+    Category,
+    Choice,
+    Const,
+    Integer,
+    Number,
+    largest_int,
+    one_of,
+    smallest_int,
+)
 from simgen.spec.edge_cases import EdgeCases
 
 
@@ -421,10 +430,10 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
             yield loc + ("placement", "region"), f"region {region!r} needs a road"
         lane = group.placement.lane
         if region == "lane" and lane is not None and w.road is not None:
-            most = _largest(w.road.lanes) + _largest(w.road.oncoming_lanes)
-            if _smallest(lane) >= most:
+            most = largest_int(w.road.lanes) + largest_int(w.road.oncoming_lanes)
+            if smallest_int(lane) >= most:
                 yield (loc + ("placement", "lane"),
-                       f"lane {_smallest(lane)} does not exist: the road has at most {most} "
+                       f"lane {smallest_int(lane)} does not exist: the road has at most {most} "
                        f"lanes (0..{most - 1})")
         if region == "table" and s.domain != "robotics":
             yield loc + ("placement", "region"), "region 'table' needs a table"
@@ -450,6 +459,8 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
         if camera is not None and camera not in camera_names:
             yield (("edge_cases", name, "camera"),
                    f"no camera {camera!r}{did_you_mean(camera, camera_names)}")
+        for loc, message in case.problems(s, settings):
+            yield ("edge_cases", name, *loc), message
     yield from _constraint_problems(s)
     actors = {g.name: g for _, g in w.groups()}
     for i, cam in enumerate(s.cameras):
@@ -461,20 +472,6 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
             yield ("cameras", i, "mount"), f"group {cam.mount!r} needs count 1 to carry a camera"
         if cam.link is not None and cam.mount == "world":
             yield ("cameras", i, "link"), "a link needs a mount on an actor"
-
-
-def _smallest(dist) -> int:
-    """Smallest value an integer field can take."""
-    if isinstance(dist, Const):
-        return dist.value
-    return dist.low if isinstance(dist, RandInt) else min(dist.options)
-
-
-def _largest(dist) -> int:
-    """Largest value an integer field can take."""
-    if isinstance(dist, Const):
-        return dist.value
-    return dist.high if isinstance(dist, RandInt) else max(dist.options)
 
 
 def _near_miss(name: str, known: set[str]) -> str | None:
@@ -507,7 +504,7 @@ def _constraint_problems(s: Scenario):
     names: set[str] = set()
     for _, group in s.world.groups():
         names.add(group.name)
-        largest = _largest(group.count)
+        largest = largest_int(group.count)
         names.update(f"{group.name}_{i}" for i in range(largest))
     for name, settings in s.edge_cases:
         if settings is not None:
