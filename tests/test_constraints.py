@@ -179,3 +179,23 @@ def test_run_prints_and_stores_rejection_statistics(tmp_path: Path):
                       "rejection_rate": rejected / int(attempts.sum())}]
     assert (f"require[0] distance ego to traffic >= 20 m: rejected {rejected} of "
             f"{int(attempts.sum())} draws") in result.stdout
+
+
+def test_in_view_constraint_holds_in_the_rendered_frames(tmp_path: Path):
+    """Episodes accepted for 'every walker at least half in view' show every walker in the
+    first frame of the camera on the ego (the check used boxes; this is the render)."""
+    import pandas as pd
+    from conftest import generate
+
+    out = tmp_path / "out"
+    scenario, _ = generate(DRIVING, out, [
+        "require=[{kind: in_view, body: walker, camera: front, min_visible_fraction: 0.5}]",
+        "episodes=3", "duration_s=0.1", "capture.width=320", "capture.height=240",
+        "labels.min_visible_px=4", "renderer=tiny"])
+    objects = pd.read_parquet(out / "objects.parquet")
+    boxes = pd.read_parquet(out / "boxes.parquet")
+    first = boxes[boxes.frame == 0]
+    for episode in range(3):
+        walkers = set(objects[(objects.episode == episode) & (objects.group == "walker")].name)
+        seen = set(first[first.episode == episode].name)
+        assert walkers and walkers <= seen, (episode, walkers - seen)

@@ -19,6 +19,7 @@ from conftest import RENDERERS, generate
 
 from simgen.edge_cases import EDGE_CASES
 from simgen.edge_cases.driving import size_m
+from simgen.errors import SpecError
 from simgen.sampling.episode import plan_episode
 from simgen.sampling.scene import EpisodePlan, RoadLayout
 
@@ -232,7 +233,8 @@ def test_cut_in_vehicle_moves_from_the_next_lane_into_the_ego_lane_close_ahead(t
 
 
 def test_cut_in_needs_a_lane_running_the_ego_way(tmp_path):
-    with pytest.raises(Exception, match="needs a lane beside the ego's"):
+    # Refused when the scenario is validated, before anything runs.
+    with pytest.raises(SpecError, match="needs a lane beside the ego running the same way"):
         list(run_case(tmp_path, forced("cut_in"), lanes=1, episodes=1))
 
 
