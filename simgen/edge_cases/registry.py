@@ -70,11 +70,7 @@ class EpisodeDraft:
 
     def change(self, name: str, **changes: Any) -> BodyPlan:
         """Replace fields of body ``name``; returns the new plan."""
-        for i, body in enumerate(self.bodies):
-            if body.name == name:
-                self.bodies[i] = replace(body, **changes)
-                return self.bodies[i]
-        raise KeyError(name)
+        return _replace_named(self.bodies, name, changes)
 
     def event_time_s(self, at_s: float, path: str, after_s: float) -> float:
         """The drawn event time ``at_s`` moved into the episode, ``after_s`` before its end
@@ -86,11 +82,16 @@ class EpisodeDraft:
 
     def change_camera(self, name: str, **changes: Any) -> CameraPlan:
         """Replace fields of camera ``name``; returns the new plan."""
-        for i, cam in enumerate(self.cameras):
-            if cam.name == name:
-                self.cameras[i] = replace(cam, **changes)
-                return self.cameras[i]
-        raise KeyError(name)
+        return _replace_named(self.cameras, name, changes)
+
+
+def _replace_named(items: list, name: str, changes: dict[str, Any]):
+    """Replace fields of the item called ``name`` in ``items`` (in place); return it."""
+    for i, item in enumerate(items):
+        if item.name == name:
+            items[i] = replace(item, **changes)
+            return items[i]
+    raise KeyError(name)
 
 
 class EdgeCase:

@@ -318,6 +318,8 @@ def _apply_physics(client: int, plan: EpisodePlan, instances) -> None:
         surface["lateralFriction"] = ph.friction
     if ph.restitution is not None:
         surface["restitution"] = ph.restitution
+    if not surface and ph.mass_scale == 1.0:
+        return
     dynamic = {body.name for body in plan.bodies if body.dynamic}
     for inst in instances:
         links = range(-1, p.getNumJoints(inst.uid, physicsClientId=client))
