@@ -167,3 +167,24 @@ def test_night_is_darker_and_noisier(tmp_path):
         "weather.noise={}", "lighting.time_of_day=night"]))
     assert night_level < day_level
     assert night_var > 2 * day_var, (day_var, night_var)
+
+
+def test_headlights_and_street_lamps_light_the_night(tmp_path):
+    # The van turned to face the camera from the oncoming lane, 40 m away.
+    facing = ["lighting.time_of_day=night", "world.objects[0].placement.lane=2"]
+    dark = _run(tmp_path, "dark", overrides=facing)
+    headlights = _run(tmp_path, "headlights", overrides=[*facing, "lighting.headlights=true"])
+    lamps = _run(tmp_path, "lamps", overrides=[*facing, "lighting.street_light_spacing_m=20"])
+    levels = {}
+    for name, out in (("dark", dark), ("headlights", headlights), ("lamps", lamps)):
+        row, rgb = _frame(out)
+        levels[name] = (_luminance(rgb), row["effects.lights_in_view"])
+    assert levels["dark"][1] == 0
+    assert levels["headlights"][1] == 2  # the van's two headlights, seen from the front
+    assert levels["lamps"][1] >= 4
+    assert levels["headlights"][0] > levels["dark"][0]
+    assert levels["lamps"][0] > levels["dark"][0] + 2
+    # Lamp light falls on the road: the road itself gets brighter, not just the lamp spots.
+    rgb_dark, road_dark = _road_pixels(dark)
+    rgb_lamps, road_lamps = _road_pixels(lamps)
+    assert _luminance(rgb_lamps[road_lamps][None]) > _luminance(rgb_dark[road_dark][None]) + 2
