@@ -56,3 +56,25 @@ def camera_rotation(mount_rotation: np.ndarray, eye: np.ndarray, look_at: np.nda
     if any(rotation_offset_deg):
         r_wc = r_wc @ axis_rotation(rotation_offset_deg)
     return r_wc
+
+
+def rotation_to_quaternion(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """The unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix."""
+    m = np.asarray(rotation, dtype=float)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4)
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * math.sqrt(max(1.0 + m[i, i] - m[j, j] - m[k, k], 1e-300))
+        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
+        q[i] = s / 4
+        q[j] = (m[j, i] + m[i, j]) / s
+        q[k] = (m[k, i] + m[i, k]) / s
+        q = tuple(q)
+    q = np.array(q) / np.linalg.norm(q)
+    if q[3] < 0:
+        q = -q
+    return tuple(float(v) for v in q)

@@ -21,9 +21,15 @@ from simgen.errors import SimgenError
 from simgen.sampling.scene import EpisodePlan
 from simgen.sampling.seeds import effects_rng, episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
-from simgen.sensors.labels import VisibleBox, visible_boxes
+from simgen.sensors.labels import ObjectLabel, VisibleBox, object_labels
 from simgen.sensors.render import render
-from simgen.world.build import BuiltWorld, build_world, has_textures, link_index
+from simgen.world.build import (
+    BuiltWorld,
+    build_world,
+    has_textures,
+    link_index,
+    object_boxes,
+)
 from simgen.world.bullet import p
 from simgen.world.disturbances import Disturbances
 from simgen.world.engine import PhysicsSession
@@ -43,7 +49,8 @@ class FrameRecord:
     height: int
     K: np.ndarray
     cam_to_world: np.ndarray
-    boxes: list[VisibleBox]
+    boxes: list[VisibleBox]  # the labels: objects that pass the labelling rule
+    objects: list[ObjectLabel] = field(default_factory=list)  # every labeled body in view
     conditions: dict[str, Any] = field(default_factory=dict)  # effect values of this frame
     visibility: dict[int, ObjectVisibility] = field(default_factory=dict)  # by instance id
 
@@ -102,7 +109,9 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
     steps = max(int(round(plan.duration_s / dt)), 1)
     capture_every = max(int(round(1.0 / (plan.capture_rate_hz * dt))), 1)
     mounts = _camera_mounts(c, plan, world)
-    labeled = np.array([i.instance_id for i in world.instances if i.labeled], dtype=np.int64)
+    boxes3d = object_boxes(c, plan, world)
+    sizes = {i: box.size_m for i, box in boxes3d.items()}
+    uid_of = {i.instance_id: i.uid for i in world.instances}
     record = EpisodeRecord(plan=plan, world=world)
     logger = _TrajectoryLogger(c, plan, world, behaviours, steps + 1)
     disturbances = Disturbances(c, plan, world)
@@ -124,6 +133,8 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
         if step % capture_every == 0:
             frame = step // capture_every
             lights_now = lights.at_now()
+            poses = {i: box.pose(*p.getBasePositionAndOrientation(uid_of[i], physicsClientId=c))
+                     for i, box in boxes3d.items()}
             for k, (cam, (uid, link)) in enumerate(zip(plan.cameras, mounts, strict=True)):
                 view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used, t)
                 shot = render(c, session.render_flag, view, world.uid_to_instance,
@@ -135,7 +146,9 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                                 K=view.K, cam_to_world=view.cam_to_world,
                                 velocity_world_mps=velocity),
                     lights_now, effects_rng(root_seed, plan.index, k, frame))
-                boxes = visible_boxes(shot.instance, labeled, min_visible_px)
+                objects = object_labels(shot.instance, poses, sizes, view.K, view.cam_to_world,
+                                        view.near_m, min_visible_px)
+                boxes = [o.visible for o in objects if o.status == "labeled"]
                 files = {}
                 for modality, array in (("rgb", result.rgb), ("depth", shot.depth_m),
                                         ("instance", shot.instance)):
@@ -145,7 +158,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                 record.frames.append(FrameRecord(
                     frame=frame, time_s=t, camera=cam.name, files=files,
                     width=view.width, height=view.height, K=view.K,
-                    cam_to_world=view.cam_to_world, boxes=boxes,
+                    cam_to_world=view.cam_to_world, boxes=boxes, objects=objects,
                     conditions=dict(result.values),
                     visibility=object_visibility(
                         shot.instance, [b.instance_id for b in boxes], shot.depth_m, view.K,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simgen.sensors.boxes3d import FullExtent, box_corners, full_extent
+
 
 @dataclass(frozen=True)
 class VisibleBox:
@@ -50,3 +52,57 @@ def visible_boxes(instance: np.ndarray, labeled_ids: np.ndarray, min_visible_px:
         boxes.append(VisibleBox(i, int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1,
                                 int(counts[i])))
     return boxes
+
+
+@dataclass(frozen=True)
+class ObjectLabel:
+    """Everything known about one labeled object in one camera's frame.
+
+    ``status`` is ``labeled`` (it passes the labelling rule and gets a box in the
+    annotations), ``below_rule`` (visible, but too little of it) or ``hidden`` (in the
+    view but no pixel of it visible: it gets no box, never a ghost one). ``visible`` is the
+    tight box of its visible pixels (None when hidden); ``full`` its full-extent box.
+    The 3D box is given in the world frame and in the camera frame (OpenCV axes): centre,
+    rotation (columns are the object's x forward, y left, z up) and size.
+    """
+
+    instance_id: int
+    status: str
+    visible: VisibleBox | None
+    full: FullExtent
+    size_m: np.ndarray
+    centre_world_m: np.ndarray
+    rotation_world: np.ndarray
+    centre_cam_m: np.ndarray
+    rotation_cam: np.ndarray
+
+
+def object_labels(instance: np.ndarray, poses: dict[int, tuple[np.ndarray, np.ndarray]],
+                  sizes: dict[int, np.ndarray], K: np.ndarray, cam_to_world: np.ndarray,
+                  near_m: float, min_visible_px: int) -> list[ObjectLabel]:
+    """Labels of every object in ``poses`` (instance id -> world centre, rotation) that is
+    in the view or has visible pixels, in instance id order."""
+    height, width = instance.shape
+    ids = np.array(sorted(poses), dtype=np.int64)
+    visible = {b.instance_id: b for b in visible_boxes(instance, ids, 1)}
+    world_to_cam = np.linalg.inv(cam_to_world)
+    out = []
+    for i in ids:
+        i = int(i)
+        centre, rotation = poses[i]
+        full = full_extent(box_corners(centre, rotation, sizes[i]), K, cam_to_world, width,
+                           height, near_m)
+        box = visible.get(i)
+        if full is None and box is None:
+            continue  # outside the view
+        if full is None:  # seen although its box is not in view: a box smaller than the body
+            full = FullExtent((box.x0, box.y0, box.x1, box.y1),
+                              (box.x0, box.y0, box.x1, box.y1), 0.0)
+        status = "hidden" if box is None else (
+            "labeled" if box.pixels >= min_visible_px else "below_rule")
+        out.append(ObjectLabel(
+            instance_id=i, status=status, visible=box, full=full, size_m=sizes[i],
+            centre_world_m=centre, rotation_world=rotation,
+            centre_cam_m=world_to_cam[:3, :3] @ centre + world_to_cam[:3, 3],
+            rotation_cam=world_to_cam[:3, :3] @ rotation))
+    return out

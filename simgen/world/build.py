@@ -395,3 +395,48 @@ def link_index(client: int, uid: int, link_name: str) -> int:
         raise SimgenError(f"no link {link_name!r}{did_you_mean(link_name, names)}; "
                           f"links: {', '.join(names)}")
     return names[link_name]
+
+
+@dataclass(frozen=True)
+class ObjectBox:
+    """A body's own 3D box: its extent along the object's axes (x forward, y left, z up as
+    the catalog defines them, i.e. the base frame turned back by the asset's
+    ``base_rpy_deg``) and its centre in that frame relative to the base pose PyBullet
+    reports (the centre-of-mass frame). Measured once, at the pose the body was built in."""
+
+    centre_m: np.ndarray  # (3,) offset from the base pose, in the object's axes
+    size_m: np.ndarray  # (3,) length, width, height
+    base_to_object: np.ndarray  # 3x3: object axes in the base (centre-of-mass) frame
+
+    def pose(self, base_position, base_orientation_xyzw) -> tuple[np.ndarray, np.ndarray]:
+        """World-frame (centre, 3x3 rotation whose columns are the object's axes)."""
+        r_base = np.array(p.getMatrixFromQuaternion(base_orientation_xyzw)).reshape(3, 3)
+        rotation = r_base @ self.base_to_object
+        return np.asarray(base_position) + rotation @ self.centre_m, rotation
+
+
+def object_boxes(client: int, plan: EpisodePlan, world: BuiltWorld) -> dict[int, ObjectBox]:
+    """The ``ObjectBox`` of every labeled planned body, by instance id.
+
+    Each body is turned, for a moment, so that its object axes line up with the world's
+    and its bounding box (over all links, at their current joint positions) is read;
+    then it is put back exactly as it was (before any simulation step).
+    """
+    boxes: dict[int, ObjectBox] = {}
+    for body in plan.bodies:
+        inst = world.instance(body.name)
+        if not inst.labeled:
+            continue
+        uid = inst.uid
+        entry = ASSETS.get(body.asset)
+        base_rpy = entry.base_rpy_deg if entry is not None else (0.0, 0.0, 0.0)
+        q_fix = p.getQuaternionFromEuler([math.radians(a) for a in base_rpy])
+        base_to_object = np.array(p.getMatrixFromQuaternion(q_fix)).reshape(3, 3).T
+        position, orientation = p.getBasePositionAndOrientation(uid, physicsClientId=client)
+        # Object axes along the world's: the base turned by the asset's fix only.
+        p.resetBasePositionAndOrientation(uid, (0, 0, 0), q_fix, physicsClientId=client)
+        lo, hi = body_aabb(client, uid)
+        p.resetBasePositionAndOrientation(uid, position, orientation, physicsClientId=client)
+        boxes[inst.instance_id] = ObjectBox(centre_m=(lo + hi) / 2, size_m=hi - lo,
+                                            base_to_object=base_to_object)
+    return boxes

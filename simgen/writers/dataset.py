@@ -6,7 +6,8 @@ Layout (DIR = ``--out``)::
     DIR/episodes.parquet             one row per episode, every sampled parameter
     DIR/objects.parquet              one row per episode and body: instance id -> name, class
     DIR/frames.parquet               one row per frame and camera, with its conditions
-    DIR/boxes.parquet                one row per labeled object per frame: box, visibility
+    DIR/boxes.parquet                one row per label (object passing the rule) per frame
+    DIR/frame_objects.parquet        one row per labeled body in view per frame, with status
     DIR/trajectories.parquet         one row per episode, simulation step and body
     DIR/annotations/coco.json        COCO detection annotations
     DIR/episodes/NNNNNN/{rgb,depth,instance}/CAMERA_FFFFF.png
@@ -15,6 +16,7 @@ Layout (DIR = ``--out``)::
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -27,6 +29,7 @@ import pyarrow.parquet as pq
 
 from simgen import __version__
 from simgen.errors import SimgenError
+from simgen.geometry import rotation_to_quaternion
 from simgen.runner.episode import EpisodeRecord
 from simgen.sampling.conditions import atmosphere_record
 
@@ -78,7 +81,7 @@ class DatasetWriter:
         self._frames: list[dict[str, Any]] = []
         self._images: list[dict[str, Any]] = []
         self._annotations: list[dict[str, Any]] = []
-        self._boxes: list[dict[str, Any]] = []
+        self._frame_objects: list[dict[str, Any]] = []
         self._status: list[dict[str, Any]] = []
         self._traj_path = out_dir / "trajectories.parquet.tmp"
         self._traj_writer: pq.ParquetWriter | None = None
@@ -131,24 +134,20 @@ class DatasetWriter:
                                  "width": fr.width, "height": fr.height,
                                  "episode": plan.index, "frame": fr.frame, "camera": fr.camera,
                                  "time_s": fr.time_s})
-            for box in fr.boxes:
-                inst = rec.world.instances[box.instance_id - 1]
-                seen = fr.visibility.get(box.instance_id)
-                attributes = {
-                    "distance_m": seen.distance_m, "fog_transmittance": seen.fog_transmittance,
-                    "contrast": seen.contrast, "visibility": seen.visibility,
-                } if seen is not None else {}
+            for obj in fr.objects:
+                inst = rec.world.instances[obj.instance_id - 1]
+                row = {"episode": plan.index, "frame": fr.frame, "camera": fr.camera,
+                       "image_id": image_id, "instance_id": obj.instance_id, "name": inst.name,
+                       "class": inst.cls, **_object_columns(obj, fr.visibility)}
+                self._frame_objects.append(row)
+                if obj.status != "labeled":
+                    continue
+                attributes = {k: row[k] for k in ANNOTATION_ATTRIBUTES}
                 self._annotations.append({
                     "id": len(self._annotations) + 1, "image_id": image_id,
-                    "category_id": self.category_id[inst.cls], "bbox": box.xywh,
-                    "area": box.pixels, "iscrowd": 0, "instance_id": box.instance_id,
+                    "category_id": self.category_id[inst.cls], "bbox": obj.visible.xywh,
+                    "area": obj.visible.pixels, "iscrowd": 0, "instance_id": obj.instance_id,
                     "object_name": inst.name, "attributes": attributes})
-                x, y, w, h = box.xywh
-                self._boxes.append({
-                    "episode": plan.index, "frame": fr.frame, "camera": fr.camera,
-                    "image_id": image_id, "instance_id": box.instance_id, "name": inst.name,
-                    "class": inst.cls, "x": x, "y": y, "w": w, "h": h,
-                    "visible_px": box.pixels, **attributes})
             self.n_labels += len(fr.boxes)
         self.n_frames += len(rec.frames)
         self._write_trajectories(rec, inst_by_name)
@@ -213,7 +212,10 @@ class DatasetWriter:
         _write_parquet(pd.DataFrame(self._episodes), out / "episodes.parquet")
         _write_parquet(pd.DataFrame(self._objects), out / "objects.parquet")
         _write_parquet(pd.DataFrame(self._frames), out / "frames.parquet")
-        _write_parquet(pd.DataFrame(self._boxes, columns=BOX_COLUMNS), out / "boxes.parquet")
+        objects = pd.DataFrame(self._frame_objects, columns=FRAME_OBJECT_COLUMNS)
+        _write_parquet(objects, out / "frame_objects.parquet")
+        _write_parquet(objects[objects["status"] == "labeled"].drop(columns="status"),
+                       out / "boxes.parquet")
         (out / "annotations").mkdir(exist_ok=True)
         coco = {
             "info": {"description": f"simgen dataset: {manifest['scenario']['name']}",
@@ -232,9 +234,54 @@ class DatasetWriter:
         (out / INCOMPLETE_MARKER).unlink(missing_ok=True)
 
 
-BOX_COLUMNS = ["episode", "frame", "camera", "image_id", "instance_id", "name", "class",
-               "x", "y", "w", "h", "visible_px", "distance_m", "fog_transmittance",
-               "contrast", "visibility"]
+#: Columns of frame_objects.parquet (boxes.parquet: the rows with status "labeled",
+#: without the status column). Frames: ``world_*`` in the world frame, ``cam_*`` in the
+#: camera's OpenCV frame (x right, y down, z forward); 2D boxes in pixel-edge coordinates.
+FRAME_OBJECT_COLUMNS = [
+    "episode", "frame", "camera", "image_id", "instance_id", "name", "class", "status",
+    "x", "y", "w", "h", "visible_px",
+    "full_x", "full_y", "full_w", "full_h", "truncation",
+    "length_m", "width_m", "height_m",
+    "world_x_m", "world_y_m", "world_z_m", "world_qx", "world_qy", "world_qz", "world_qw",
+    "cam_x_m", "cam_y_m", "cam_z_m", "cam_qx", "cam_qy", "cam_qz", "cam_qw",
+    "centre_distance_m", "distance_m", "fog_transmittance", "contrast", "visibility",
+]
+#: Per-annotation attributes in coco.json.
+ANNOTATION_ATTRIBUTES = [
+    "full_x", "full_y", "full_w", "full_h", "truncation", "length_m", "width_m", "height_m",
+    "world_x_m", "world_y_m", "world_z_m", "world_qx", "world_qy", "world_qz", "world_qw",
+    "cam_x_m", "cam_y_m", "cam_z_m", "cam_qx", "cam_qy", "cam_qz", "cam_qw",
+    "centre_distance_m", "distance_m", "fog_transmittance", "contrast", "visibility",
+]
+
+
+def _object_columns(obj, visibility: dict) -> dict[str, Any]:
+    """The per-object columns of one labeled body in one frame (NaN where not defined)."""
+    nan = math.nan
+    box = obj.visible
+    x0, y0, x1, y1 = obj.full.box
+    world_q = rotation_to_quaternion(obj.rotation_world)
+    cam_q = rotation_to_quaternion(obj.rotation_cam)
+    seen = visibility.get(obj.instance_id)
+    return {
+        "status": obj.status,
+        **dict(zip(("x", "y", "w", "h"), box.xywh if box else (nan,) * 4, strict=True)),
+        "visible_px": box.pixels if box else 0,
+        "full_x": x0, "full_y": y0, "full_w": x1 - x0, "full_h": y1 - y0,
+        "truncation": obj.full.truncation,
+        "length_m": float(obj.size_m[0]), "width_m": float(obj.size_m[1]),
+        "height_m": float(obj.size_m[2]),
+        **{f"world_{a}_m": float(v) for a, v in zip("xyz", obj.centre_world_m, strict=True)},
+        **{f"world_q{a}": v for a, v in zip("xyzw", world_q, strict=True)},
+        **{f"cam_{a}_m": float(v) for a, v in zip("xyz", obj.centre_cam_m, strict=True)},
+        **{f"cam_q{a}": v for a, v in zip("xyzw", cam_q, strict=True)},
+        "centre_distance_m": float(np.linalg.norm(obj.centre_cam_m)),
+        "distance_m": seen.distance_m if seen else nan,
+        "fog_transmittance": seen.fog_transmittance if seen else nan,
+        "contrast": seen.contrast if seen else nan,
+        "visibility": seen.visibility if seen else nan,
+    }
+
 
 TRAJ_SCHEMA = pa.schema([
     ("episode", pa.int64()), ("step", pa.int64()), ("time_s", pa.float64()),
