@@ -67,6 +67,10 @@ def _add(entry: AssetEntry) -> None:
     ASSETS[entry.id] = entry
 
 
+#: Classes of the scene's "stuff" (never labeled with boxes; in the semantic masks).
+STUFF_CLASSES: tuple[str, ...] = ("ground", "road", "sidewalk", "lane_marking", "pole",
+                                  "table")
+
 KINDS: tuple[str, ...] = (
     "vehicle", "pedestrian", "obstacle", "object", "arm", "furniture", "cyclist", "animal",
 )

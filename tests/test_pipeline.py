@@ -224,3 +224,23 @@ def test_a_scenario_can_use_its_own_urdf(tmp_path):
     assert str(tmp_path) not in (tmp_path / "out" / "dataset.json").read_text()
     coco = json.loads((tmp_path / "out" / "annotations" / "coco.json").read_text())
     assert "my_block" in [c["name"] for c in coco["categories"]]
+
+
+def test_semantic_mask_is_the_class_of_each_instance_pixel(small_dataset):
+    """Semantic ids follow the manifest's semantic_classes (labeled classes first, with
+    their COCO ids), and every pixel of every body has its body's class."""
+    _, scenario, _, out = small_dataset
+    manifest = json.loads((out / "dataset.json").read_text())
+    semantic = manifest["semantic_classes"]
+    assert semantic[:len(manifest["classes"])] == manifest["classes"]
+    objects = pd.read_parquet(out / "objects.parquet")
+    for row in _frames(out).itertuples():
+        instance = cv2.imread(str(out / row.instance_path), cv2.IMREAD_UNCHANGED)
+        classes = cv2.imread(str(out / row.semantic_path), cv2.IMREAD_UNCHANGED)
+        assert classes.dtype == np.uint16 and classes.shape == instance.shape
+        bodies = objects[objects["episode"] == row.episode]
+        lut = np.zeros(int(bodies["instance_id"].max()) + 1, dtype=np.int64)
+        for inst, cls in zip(bodies["instance_id"], bodies["class"], strict=True):
+            lut[inst] = semantic.index(cls) + 1
+        assert np.array_equal(classes, lut[instance])
+        assert (classes[instance > 0] > 0).all()

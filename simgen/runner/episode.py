@@ -82,13 +82,25 @@ class EpisodeRecord:
     trajectories: list[Trajectory] = field(default_factory=list)
 
 
+#: The images written for every frame of every camera.
+MODALITIES = ("rgb", "depth", "instance", "semantic")
+
+
 def episode_dir(index: int) -> str:
     """Folder of an episode's images, relative to the dataset root."""
     return f"episodes/{index:06d}"
 
 
+@dataclass(frozen=True)
+class LabelSettings:
+    """How frames are labeled: the rule for boxes and the semantic class ids."""
+
+    min_visible_px: int
+    semantic_ids: dict[str, int]  # class name -> id in the semantic masks (0: background)
+
+
 def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_dir: Path,
-                images: ImageWriter, min_visible_px: int,
+                images: ImageWriter, labels: LabelSettings,
                 on_frame: Callable[[], None] | None = None) -> EpisodeRecord:
     """Simulate and capture one episode, queuing its images on ``images``.
 
@@ -112,6 +124,9 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
     boxes3d = object_boxes(c, plan, world)
     sizes = {i: box.size_m for i, box in boxes3d.items()}
     uid_of = {i.instance_id: i.uid for i in world.instances}
+    semantic_lut = np.zeros(len(world.instances) + 1, dtype=np.uint16)
+    for inst in world.instances:
+        semantic_lut[inst.instance_id] = labels.semantic_ids.get(inst.cls, 0)
     record = EpisodeRecord(plan=plan, world=world)
     logger = _TrajectoryLogger(c, plan, world, behaviours, steps + 1)
     disturbances = Disturbances(c, plan, world)
@@ -125,7 +140,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                for k, cam in enumerate(plan.cameras)]
     carriers = {body.name: b for body, b in zip(plan.bodies, behaviours, strict=True)}
     folder = episode_dir(plan.index)
-    for modality in ("rgb", "depth", "instance"):
+    for modality in MODALITIES:
         (out_dir / folder / modality).mkdir(parents=True, exist_ok=True)
     for step in range(steps + 1):
         t = step * dt
@@ -147,11 +162,12 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                                 velocity_world_mps=velocity),
                     lights_now, effects_rng(root_seed, plan.index, k, frame))
                 objects = object_labels(shot.instance, poses, sizes, view.K, view.cam_to_world,
-                                        view.near_m, min_visible_px)
+                                        view.near_m, labels.min_visible_px)
                 boxes = [o.visible for o in objects if o.status == "labeled"]
                 files = {}
                 for modality, array in (("rgb", result.rgb), ("depth", shot.depth_m),
-                                        ("instance", shot.instance)):
+                                        ("instance", shot.instance),
+                                        ("semantic", semantic_lut[shot.instance])):
                     rel = f"{folder}/{modality}/{cam.name}_{frame:05d}.png"
                     images.submit(modality, out_dir / rel, array)
                     files[modality] = rel

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simgen import __version__
-from simgen.runner.episode import run_episode
+from simgen.runner.episode import LabelSettings, run_episode
 from simgen.sampling.episode import plan_episode
 from simgen.spec import Scenario, scenario_to_data
 from simgen.world.engine import PhysicsSession
@@ -72,14 +72,17 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
     start = time.perf_counter()
     prepare_output(out_dir, overwrite)
     writer = DatasetWriter(out_dir, scenario.classes(), scenario.require)
+    semantic = scenario.semantic_classes()
+    labels = LabelSettings(scenario.labels.min_visible_px,
+                           {name: i + 1 for i, name in enumerate(semantic)})
     images = ImageWriter()
     with PhysicsSession(scenario.renderer) as session:
         try:
             tally = _Tally(progress, cameras=len(scenario.cameras))
             for index in range(scenario.episodes):
                 plan = plan_episode(scenario, index, scenario_path.parent)
-                record = run_episode(session, plan, scenario.seed, out_dir, images,
-                                     scenario.labels.min_visible_px, tally.frame)
+                record = run_episode(session, plan, scenario.seed, out_dir, images, labels,
+                                     tally.frame)
                 writer.add(record)
                 tally.episode()
         except BaseException:
@@ -93,6 +96,7 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
         "scenario": scenario_to_data(scenario),
         "root_seed": scenario.seed,
         "renderer": renderer,
+        "semantic_classes": semantic,
     })
     return RunSummary(out_dir, scenario.episodes, writer.n_frames, writer.n_labels,
                       time.perf_counter() - start, renderer, tuple(writer.constraint_stats()))

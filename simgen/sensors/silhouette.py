@@ -50,37 +50,40 @@ HULL_MARGIN_M = 0.001
 class LinkMesh:
     """The triangles of one link's visual shapes, in the link frame (metres).
 
-    ``link`` is the link index (-1 for the base); ``faces`` index ``vertices_m``.
+    ``link`` is the link index (-1 for the base); ``faces`` index ``vertices_m``, which
+    holds each distinct position once (so that neighbouring triangles share their edges).
     """
 
     link: int
     vertices_m: np.ndarray  # (V, 3) float64
-    faces: np.ndarray  # (F, 3) int
+    faces: np.ndarray  # (F, 3) int64
 
 
 class BodyMesh:
     """Triangles of one body's visual shapes, per link, in each link's frame (metres, scaled).
 
-    Build it once per body with ``from_body``; ``world_triangles`` poses it each frame.
+    Build it once per body with ``from_body``; ``world_triangles`` poses it each frame, and
+    ``silhouette`` draws it (faster than ``silhouette(world_triangles(...))``, same pixels).
     ``missing`` names the visual shapes that could not be turned into triangles (a mesh
     given as vertices rather than a file, an unreadable or unsupported file, a heightfield),
-    so a caller can tell an incomplete silhouette from a complete one.
+    so that a caller can tell an incomplete silhouette from a complete one.
     """
 
-    def __init__(self, links: tuple[LinkMesh, ...], base_inertial_to_link: np.ndarray,
+    def __init__(self, links: tuple[LinkMesh, ...], base_link_in_com: np.ndarray,
                  missing: tuple[str, ...] = ()):
         self.links = links
         self.missing = missing
-        # 4x4 pose of the base link frame in the base's centre-of-mass frame.
-        self._base_com_to_link = base_inertial_to_link
+        self._base_link_in_com = base_link_in_com  # 4x4: base link frame in its COM frame
         self._link_indices = [m.link for m in links if m.link >= 0]
         counts = [len(m.vertices_m) for m in links]
-        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-        self._vertices = (np.concatenate([m.vertices_m for m in links]) if links
-                          else np.zeros((0, 3)))
-        self._faces = (np.concatenate([m.faces + o for m, o in zip(links, self._offsets,
-                                                                         strict=False)])
-                       if links else np.zeros((0, 3), dtype=int))
+        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._vertices = np.concatenate([m.vertices_m for m in links]) if links else \
+            np.zeros((0, 3))
+        self._faces = np.concatenate(
+            [m.faces + o for m, o in zip(links, self._offsets, strict=False)]) if links else \
+            np.zeros((0, 3), dtype=np.int64)
+        self._edges, self._face_edges, self._face_edge_signs = _edge_incidence(
+            self._faces, len(self._vertices))
 
     @property
     def n_triangles(self) -> int:
@@ -93,37 +96,27 @@ class BodyMesh:
         per_link: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         missing: list[str] = []
         for row in p.getVisualShapeData(uid, physicsClientId=client):
-            link, geom, dims, filename = row[1], row[2], row[3], row[4]
-            pos, orn = row[5], row[6]
+            link, geom, dims, filename, pos, orn = row[1], row[2], row[3], row[4], row[5], row[6]
             shape = _shape_triangles(geom, tuple(dims), filename)
             if shape is None:
-                if geom != p.GEOM_PLANE:  # planes are drawn by neither renderer
-                    name = filename.decode(errors="replace") if filename else f"type {geom}"
+                if geom != p.GEOM_PLANE:  # neither renderer draws a plane
+                    name = filename.decode(errors="replace") if filename else f"geometry {geom}"
                     missing.append(f"link {link}: {name}")
                 continue
             vertices, faces = shape
-            pose = _pose_matrix(pos, orn)
-            per_link.setdefault(link, []).append(
-                (vertices @ pose[:3, :3].T + pose[:3, 3], faces))
-        links = []
-        for link in sorted(per_link):
-            parts = per_link[link]
-            offsets = np.cumsum([0] + [len(v) for v, _ in parts])
-            links.append(LinkMesh(
-                link=link,
-                vertices_m=np.concatenate([v for v, _ in parts]),
-                faces=np.concatenate([f + o for (_, f), o in zip(parts, offsets, strict=False)]),
-            ))
+            pose = _pose_matrix(pos, orn)  # the visual frame in the link frame
+            per_link.setdefault(link, []).append((vertices @ pose[:3, :3].T + pose[:3, 3], faces))
+        links = tuple(_merge_link(link, per_link[link]) for link in sorted(per_link))
         inertial_pos, inertial_orn = p.getDynamicsInfo(uid, -1, physicsClientId=client)[3:5]
-        base_com_to_link = np.linalg.inv(_pose_matrix(inertial_pos, inertial_orn))
-        return cls(tuple(links), base_com_to_link, tuple(missing))
+        base_link_in_com = np.linalg.inv(_pose_matrix(inertial_pos, inertial_orn))
+        return cls(links, base_link_in_com, tuple(missing))
 
     def link_poses(self, client: int, uid: int) -> dict[int, np.ndarray]:
         """4x4 world pose of each link frame that carries triangles (-1 is the base)."""
         poses = {}
         if any(m.link < 0 for m in self.links):
             pos, orn = p.getBasePositionAndOrientation(uid, physicsClientId=client)
-            poses[-1] = _pose_matrix(pos, orn) @ self._base_com_to_link
+            poses[-1] = _pose_matrix(pos, orn) @ self._base_link_in_com
         if self._link_indices:
             states = p.getLinkStates(uid, self._link_indices, computeForwardKinematics=1,
                                      physicsClientId=client)
@@ -150,6 +143,44 @@ class BodyMesh:
         return {m.link: (m.vertices_m.min(axis=0), m.vertices_m.max(axis=0))
                 for m in self.links if len(m.vertices_m)}
 
+    def silhouette(self, client: int, uid: int, K: np.ndarray, cam_to_world: np.ndarray,
+                   width: int, height: int, near_m: float,
+                   far_m: float | None = None) -> np.ndarray:
+        """The body's unoccluded (H, W) bool mask at its current pose: the same pixels as
+        ``silhouette(self.world_triangles(client, uid), ...)``, faster.
+
+        Where two triangles sharing an edge face the same way (both towards or both away
+        from the camera), that edge's contributions cancel, so only outline edges (and
+        the triangles cut by the near or far plane) are rasterized.
+        """
+        mask = np.zeros((height, width), dtype=bool)
+        if not len(self._faces):
+            return mask
+        cam = _to_camera(self.world_vertices(client, uid), cam_to_world)
+        depth = cam[:, 2][self._faces]
+        whole = (depth >= near_m).all(axis=1)
+        if far_m is not None:
+            whole &= (depth <= far_m).all(axis=1)
+        uv = _project(cam, K)  # meaningless for vertices behind the camera: not used there
+        corners = uv[self._faces[whole]]
+        weight = _winding_weight(corners)
+        edge_weight = np.bincount(
+            self._face_edges[whole].ravel(),
+            weights=(weight[:, None] * self._face_edge_signs[whole]).ravel(),
+            minlength=len(self._edges))
+        outline = np.flatnonzero(np.rint(edge_weight))
+        starts = [uv[self._edges[outline, 0]]]
+        ends = [uv[self._edges[outline, 1]]]
+        weights = [edge_weight[outline]]
+        if not whole.all():
+            cut = _clip_depth(cam[self._faces[~whole]], near_m, far_m)
+            cut_starts, cut_ends, cut_weights = _triangle_edges(_project(cut, K))
+            starts.append(cut_starts)
+            ends.append(cut_ends)
+            weights.append(cut_weights)
+        _draw_edges(np.concatenate(starts), np.concatenate(ends), np.concatenate(weights), mask)
+        return mask
+
 
 def silhouette(triangles_world: np.ndarray, K: np.ndarray, cam_to_world: np.ndarray,
                width: int, height: int, near_m: float, far_m: float | None = None) -> np.ndarray:
@@ -158,33 +189,53 @@ def silhouette(triangles_world: np.ndarray, K: np.ndarray, cam_to_world: np.ndar
     Triangles crossing the near plane (camera z = ``near_m``) are clipped against it
     (polygon clipping in camera space), so an object partly behind the camera is handled;
     with ``far_m`` they are clipped against the far plane too. Parts outside the image are
-    simply not drawn.
+    simply not drawn. A pixel is covered when its centre is inside a projected triangle.
     """
     mask = np.zeros((height, width), dtype=bool)
     tris = np.asarray(triangles_world, dtype=np.float64).reshape(-1, 3, 3)
-    if len(tris) == 0:
-        return mask
-    rotation, origin = cam_to_world[:3, :3], cam_to_world[:3, 3]
-    cam = (tris - origin) @ rotation  # rows: R^T (x - t), the camera frame
-    cam = _clip(cam, near_m, +1.0)
-    if far_m is not None:
-        cam = _clip(cam, -far_m, -1.0)
-    if len(cam) == 0:
-        return mask
-    proj = cam @ np.asarray(K, dtype=np.float64).T
-    uv = proj[..., :2] / proj[..., 2:3]
-    _fill(uv, mask)
+    cam = _clip_depth(_to_camera(tris, cam_to_world), near_m, far_m)
+    if len(cam):
+        _draw_edges(*_triangle_edges(_project(cam, K)), mask)
     return mask
 
 
-# --- rasterizing ---------------------------------------------------------------------
+# --- camera-space helpers ------------------------------------------------------------
+# Written element by element (no matmul) so that a vertex gives bit-identical results
+# whether it comes alone or inside a triangle: shared edges then cancel exactly.
+
+
+def _to_camera(points_world: np.ndarray, cam_to_world: np.ndarray) -> np.ndarray:
+    """OpenCV camera-frame coordinates (..., 3) of world points (..., 3)."""
+    r, t = np.asarray(cam_to_world, dtype=np.float64)[:3, :3], cam_to_world[:3, 3]
+    d = [points_world[..., k] - t[k] for k in range(3)]
+    return np.stack([d[0] * r[0, j] + d[1] * r[1, j] + d[2] * r[2, j] for j in range(3)],
+                    axis=-1)
+
+
+def _project(cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pixel coordinates (..., 2) of camera-frame points (..., 3) (z > 0)."""
+    k = np.asarray(K, dtype=np.float64)
+    x, y, z = cam[..., 0], cam[..., 1], cam[..., 2]
+    w = k[2, 0] * x + k[2, 1] * y + k[2, 2] * z
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = (k[0, 0] * x + k[0, 1] * y + k[0, 2] * z) / w
+        v = (k[1, 0] * x + k[1, 1] * y + k[1, 2] * z) / w
+    return np.stack([u, v], axis=-1)
+
+
+def _clip_depth(tris: np.ndarray, near_m: float, far_m: float | None) -> np.ndarray:
+    """Camera-frame triangles clipped to ``near_m <= z`` (and ``z <= far_m``)."""
+    tris = _clip(tris, near_m, +1.0)
+    if far_m is not None and len(tris):
+        tris = _clip(tris, -far_m, -1.0)
+    return tris
 
 
 def _clip(tris: np.ndarray, bound: float, sign: float) -> np.ndarray:
-    """Clip camera-frame triangles to the half-space ``sign * z >= bound``.
+    """Clip camera-frame triangles (M, 3, 3) to the half-space ``sign * z >= bound``.
 
     A triangle with one vertex inside becomes one smaller triangle; with two inside, a
-    quadrilateral, split into two triangles. Vertex order (winding) is kept.
+    quadrilateral, split into two triangles. Winding is kept.
     """
     depth = sign * tris[..., 2] - bound
     inside = depth >= 0
@@ -211,49 +262,89 @@ def _clip(tris: np.ndarray, bound: float, sign: float) -> np.ndarray:
     return np.concatenate(keep)
 
 
-def _fill(uv: np.ndarray, mask: np.ndarray) -> None:
-    """Set the pixels of ``mask`` whose centres lie in any of the (M, 3, 2) triangles.
+# --- rasterizing ---------------------------------------------------------------------
+# Coverage is a winding count: every directed edge adds its weight to the pixels right of
+# where it crosses a row's centre line (downwards +, upwards -), and a row's running sum
+# is the number of triangles over each pixel centre. Sums, unlike cv2.fillPoly's
+# parity fill of many polygons, do not punch holes where triangles overlap.
 
-    Scanline spans in one vectorized pass, accumulated as +1/-1 marks and summed along
-    each row: overlapping triangles add up instead of cancelling (``cv2.fillPoly`` with
-    many polygons fills by parity, so overlaps would punch holes).
+
+def _winding_weight(corners: np.ndarray) -> np.ndarray:
+    """+-1 per projected triangle (M, 3, 2) so that it counts +1 inside; 0 if degenerate."""
+    a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    return -np.sign(cross)
+
+
+def _triangle_edges(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three weighted directed edges (starts, ends, weights) of each triangle."""
+    weight = _winding_weight(corners)
+    starts = corners.reshape(-1, 2)
+    ends = np.roll(corners, -1, axis=1).reshape(-1, 2)
+    return starts, ends, np.repeat(weight, 3)
+
+
+def _draw_edges(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray,
+                mask: np.ndarray) -> None:
+    """Set the pixels of ``mask`` whose winding count over these edges is not zero.
+
+    A pixel centre exactly on an edge belongs to the triangle on its right (rows are
+    half-open at the bottom): two triangles sharing an edge never both miss it.
     """
     height, width = mask.shape
-    u, v = uv[..., 0], uv[..., 1]
-    top = np.maximum(np.ceil(v.min(axis=1)), 0)
-    bottom = np.minimum(np.floor(v.max(axis=1)), height - 1)
-    on_image = (bottom >= top) & (u.max(axis=1) >= 0) & (u.min(axis=1) <= width - 1)
-    if not on_image.any():
+    # Each edge top-down, with a weight that says which way it really ran, so that the
+    # two copies of a shared edge give bit-identical crossings.
+    flip = (ends[:, 1] < starts[:, 1]) | ((ends[:, 1] == starts[:, 1]) &
+                                          (ends[:, 0] < starts[:, 0]))
+    top = np.where(flip[:, None], ends, starts)
+    bottom = np.where(flip[:, None], starts, ends)
+    weights = np.where(flip, -weights, weights)
+    first_row = np.maximum(np.ceil(top[:, 1]), 0)
+    stop_row = np.minimum(np.ceil(bottom[:, 1]), height)
+    with np.errstate(invalid="ignore"):
+        rows = stop_row - first_row
+        used = (rows > 0) & (weights != 0) & np.isfinite(rows)
+    if not used.any():
         return
-    u, v, top, bottom = u[on_image], v[on_image], top[on_image], bottom[on_image]
-    rows = (bottom - top + 1).astype(np.int64)
-    tri = np.repeat(np.arange(len(rows)), rows)
-    first_pair = np.cumsum(rows) - rows
-    y = top[tri] + (np.arange(len(tri)) - first_pair[tri])
-    # Each edge (a -> b) of the pair's triangle, and where the row's centre line meets it.
-    ua, va = u[tri], v[tri]
-    ub, vb = np.roll(ua, -1, axis=1), np.roll(va, -1, axis=1)
-    yy = y[:, None]
-    crosses = (yy >= np.minimum(va, vb)) & (yy <= np.maximum(va, vb))
-    dv = vb - va
-    flat = dv == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = ua + (yy - va) * (ub - ua) / np.where(flat, 1.0, dv)
-    left = np.where(crosses, np.where(flat, np.minimum(ua, ub), x), np.inf).min(axis=1)
-    right = np.where(crosses, np.where(flat, np.maximum(ua, ub), x), -np.inf).max(axis=1)
-    c0 = np.maximum(np.ceil(left), 0)
-    c1 = np.minimum(np.floor(right), width - 1)
-    span = c0 <= c1
-    if not span.any():
-        return
-    y, c0, c1 = y[span].astype(np.int64), c0[span].astype(np.int64), c1[span].astype(np.int64)
-    y_lo, x_lo = y.min(), c0.min()
-    box_h, box_w = y.max() - y_lo + 1, c1.max() - x_lo + 2
-    row_start = (y - y_lo) * box_w
-    marks = np.bincount(row_start + (c0 - x_lo), minlength=box_h * box_w)
-    marks -= np.bincount(row_start + (c1 - x_lo + 1), minlength=box_h * box_w)
-    covered = np.cumsum(marks.reshape(box_h, box_w), axis=1)[:, :-1] > 0
-    mask[y_lo:y_lo + box_h, x_lo:x_lo + box_w - 1] |= covered
+    top, bottom, weights = top[used], bottom[used], weights[used]
+    first_row, rows = first_row[used], rows[used].astype(np.int64)
+    slope = (bottom[:, 0] - top[:, 0]) / (bottom[:, 1] - top[:, 1])
+    edge = np.repeat(np.arange(len(rows)), rows)
+    y = first_row[edge] + (np.arange(len(edge)) - (np.cumsum(rows) - rows)[edge])
+    x = top[edge, 0] + (y - top[edge, 1]) * slope[edge]
+    col = np.clip(np.ceil(x), 0, width).astype(np.int64)
+    y = y.astype(np.int64)
+    y0, c0 = int(y.min()), int(col.min())
+    box_h, box_w = int(y.max()) - y0 + 1, int(col.max()) - c0 + 1
+    counts = np.bincount((y - y0) * box_w + (col - c0), weights=weights[edge],
+                         minlength=box_h * box_w)
+    covered = np.rint(np.cumsum(counts.reshape(box_h, box_w), axis=1)) != 0
+    cols = min(box_w, width - c0)
+    mask[y0:y0 + box_h, c0:c0 + cols] |= covered[:, :cols]
+
+
+def _edge_incidence(faces: np.ndarray, n_vertices: int):
+    """Undirected edges (E, 2) of a triangle list, each face's three edge ids (F, 3) and
+    +-1 for whether the face runs along the edge as stored (low index to high)."""
+    starts = faces.ravel()
+    ends = np.roll(faces, -1, axis=1).ravel()
+    low, high = np.minimum(starts, ends), np.maximum(starts, ends)
+    keys, ids = np.unique(low * max(n_vertices, 1) + high, return_inverse=True)
+    edges = np.column_stack([keys // max(n_vertices, 1), keys % max(n_vertices, 1)])
+    signs = np.where(starts < ends, 1.0, -1.0).reshape(-1, 3)
+    return edges.astype(np.int64), ids.reshape(-1, 3), signs
+
+
+def _merge_link(link: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> LinkMesh:
+    """One link's shapes as one mesh with each distinct vertex position stored once."""
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts])
+    vertices = np.concatenate([v for v, _ in parts])
+    faces = np.concatenate([f + o for (_, f), o in zip(parts, offsets, strict=False)])
+    vertices, inverse = np.unique(vertices, axis=0, return_inverse=True)
+    faces = inverse.reshape(-1)[faces]
+    distinct = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & \
+        (faces[:, 2] != faces[:, 0])
+    return LinkMesh(link=link, vertices_m=vertices, faces=faces[distinct])
 
 
 # --- geometry of one visual shape ----------------------------------------------------
@@ -352,30 +443,27 @@ def _convex_hull_faces(points: np.ndarray) -> np.ndarray:
     eps = 1e-9 * max(float(np.ptp(pts, axis=0).max()), 1e-12)
     a = int(np.argmin(pts[:, 0]))
     b = int(np.argmax(np.linalg.norm(pts - pts[a], axis=1)))
-    line = np.cross(pts - pts[a], pts[b] - pts[a])
-    c = int(np.argmax(np.linalg.norm(line, axis=1)))
+    c = int(np.argmax(np.linalg.norm(np.cross(pts - pts[a], pts[b] - pts[a]), axis=1)))
     normal = np.cross(pts[b] - pts[a], pts[c] - pts[a])
     heights = (pts - pts[a]) @ normal
     d = int(np.argmax(np.abs(heights)))
     if abs(heights[d]) <= eps * np.linalg.norm(normal):
         return _flat_hull_faces(pts, normal)
-    faces = [(a, b, c), (a, c, d), (a, d, b), (b, d, c)] if heights[d] < 0 else \
-        [(a, c, b), (a, b, d), (a, d, c), (b, c, d)]
+    faces = np.array([(a, b, c), (a, c, d), (a, d, b), (b, d, c)] if heights[d] < 0 else
+                     [(a, c, b), (a, b, d), (a, d, c), (b, c, d)], dtype=np.int64)
     for k in range(len(pts)):
-        if k in (a, b, c, d):
-            continue
-        visible = []
-        for f in faces:
-            n = np.cross(pts[f[1]] - pts[f[0]], pts[f[2]] - pts[f[0]])
-            visible.append(float(n @ (pts[k] - pts[f[0]])) > eps * np.linalg.norm(n))
-        if not any(visible):
-            continue
-        seen = {(f[i], f[(i + 1) % 3]) for f, vis in zip(faces, visible, strict=True) if vis
-                for i in range(3)}
-        horizon = [(e0, e1) for (e0, e1) in seen if (e1, e0) not in seen]
-        faces = [f for f, vis in zip(faces, visible, strict=True) if not vis]
-        faces += [(e0, e1, k) for e0, e1 in horizon]
-    return np.array(faces, dtype=np.int64)
+        corner = pts[faces]
+        normals = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
+        lengths = np.linalg.norm(normals, axis=1)
+        visible = np.einsum("ij,ij->i", normals, pts[k] - corner[:, 0]) > eps * lengths
+        if not visible.any():
+            continue  # inside the hull so far (or one of its corners)
+        lit = faces[visible]
+        seen = set(zip(lit.ravel().tolist(), np.roll(lit, -1, axis=1).ravel().tolist(),
+                       strict=True))
+        horizon = [(e0, e1, k) for (e0, e1) in seen if (e1, e0) not in seen]
+        faces = np.vstack([faces[~visible], np.array(horizon, dtype=np.int64)])
+    return faces
 
 
 def _flat_hull_faces(pts: np.ndarray, normal: np.ndarray) -> np.ndarray:

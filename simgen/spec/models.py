@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from simgen.catalog import ASSETS
+from simgen.catalog import ASSETS, STUFF_CLASSES
 from simgen.edge_cases import EDGE_CASES
 from simgen.errors import did_you_mean
 from simgen.spec.atmosphere import Lighting, Weather
@@ -372,6 +372,14 @@ class Scenario(StrictModel):
         if dupes:
             raise ValueError(f"camera names must be unique; repeated: {', '.join(dupes)}")
         return cameras
+
+    def semantic_classes(self) -> list[str]:
+        """Every class the semantic masks use, ids from 1 in this order: the labeled
+        classes (as in COCO), then unlabeled bodies' classes, then the scene's stuff."""
+        out = self.classes()
+        for _, group in self.world.groups():
+            out += [name for name in group.classes() if name not in out]
+        return out + [name for name in STUFF_CLASSES if name not in out]
 
     def classes(self) -> list[str]:
         """Labeled class names in order of first appearance (COCO category order)."""

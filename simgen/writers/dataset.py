@@ -10,7 +10,7 @@ Layout (DIR = ``--out``)::
     DIR/frame_objects.parquet        one row per labeled body in view per frame, with status
     DIR/trajectories.parquet         one row per episode, simulation step and body
     DIR/annotations/coco.json        COCO detection annotations
-    DIR/episodes/NNNNNN/{rgb,depth,instance}/CAMERA_FFFFF.png
+    DIR/episodes/NNNNNN/{rgb,depth,instance,semantic}/CAMERA_FFFFF.png
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class DatasetWriter:
                 "episode": plan.index, "frame": fr.frame, "time_s": fr.time_s,
                 "camera": fr.camera, "image_id": image_id,
                 "rgb_path": fr.files["rgb"], "depth_path": fr.files["depth"],
-                "instance_path": fr.files["instance"], "width": fr.width, "height": fr.height,
+                "instance_path": fr.files["instance"], "semantic_path": fr.files["semantic"],
+                "width": fr.width, "height": fr.height,
                 "fx": fr.K[0, 0], "fy": fr.K[1, 1], "cx": fr.K[0, 2], "cy": fr.K[1, 2],
                 "K": fr.K.ravel().tolist(), "cam_to_world": fr.cam_to_world.ravel().tolist(),
                 "num_boxes": len(fr.boxes),

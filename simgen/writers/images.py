@@ -49,6 +49,7 @@ IMAGE_ENCODERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "rgb": encode_rgb,
     "depth": encode_depth,
     "instance": encode_instance,
+    "semantic": encode_instance,  # class ids, uint16 like instance ids
 }
 
 
