@@ -9,6 +9,7 @@ from conftest import ROOT, SMALL
 
 import simgen.runner.run as run_module
 from simgen.errors import SimgenError
+from simgen.runner.episode import MODALITIES
 from simgen.runner.run import run_scenario
 from simgen.spec import load_scenario
 from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST, prepare_output
@@ -60,8 +61,8 @@ def test_an_interrupted_run_leaves_no_manifest(tmp_path, monkeypatch):
     assert not (out / MANIFEST).exists()
     assert not list(out.rglob("*.png.tmp"))  # every image written is complete
     frames = int(round(0.4 * scenario.capture.rate_hz)) + 1
-    # Episode 0's three modalities, all flushed to disk before the error surfaced.
-    assert len(list(out.rglob("*.png"))) == 3 * frames * len(scenario.cameras)
+    # Episode 0's images (every modality), all flushed to disk before the error surfaced.
+    assert len(list(out.rglob("*.png"))) == len(MODALITIES) * frames * len(scenario.cameras)
 
 
 def test_images_are_written_exactly(tmp_path):

@@ -4,9 +4,10 @@ The visible fraction of an object is its visible pixels (from the rendered insta
 over the pixels it would cover if nothing hid it. This module computes the second number
 without a second render: ``BodyMesh`` reads a body's visual shapes once and keeps their
 triangles in each link's frame; per frame ``BodyMesh.world_triangles`` poses them and
-``silhouette`` projects and fills them.
+``silhouette`` projects and fills them (``BodyMesh.silhouette`` does both, faster).
 
-Matching the renderers, not the ideal shapes:
+Matching the renderers, not the ideal shapes (checked against both renderers' instance
+masks in ``tests/test_silhouette.py``):
 
 - PyBullet does not draw a box, sphere, cylinder or capsule as such: both renderers
   (TinyRenderer and the EGL plugin share the code) tessellate a primitive with
@@ -21,12 +22,16 @@ Matching the renderers, not the ideal shapes:
 - The visual frame is relative to the link's own (URDF) frame, not its inertial (centre of
   mass) frame: ``getLinkState`` gives that frame directly (items 4, 5); for the base it is
   ``getBasePositionAndOrientation`` (the centre of mass) composed with the inverse of the
-  local inertial frame (``getDynamicsInfo(uid, -1)[3:5]``).
+  local inertial frame (``getDynamicsInfo(uid, -1)[3:5]``). Bodies made with
+  ``createMultiBody`` (and ``createVisualShapeArray``) follow the same rule.
+- Both renderers cull back faces: a triangle counts only when it faces the camera (its
+  corners counter-clockwise on screen). From inside a closed body nothing is drawn, and
+  where the near plane cuts a body open its inside stays empty.
 
 Pixel convention: ``K`` maps the OpenCV camera frame to pixel coordinates whose integers
-are pixel centres; a pixel is covered when its centre lies inside (or on the edge of) a
-projected triangle, as in the renderers (use the ``K`` of ``camera_view(..., renderer)``,
-which carries each renderer's half-pixel sampling offset).
+are pixel centres; a pixel is covered when its centre lies inside a projected triangle, as
+in the renderers (use the ``K`` of ``camera_view(..., renderer)``, which carries each
+renderer's half-pixel sampling offset).
 """
 
 from __future__ import annotations
@@ -74,16 +79,27 @@ class BodyMesh:
         self.links = links
         self.missing = missing
         self._base_link_in_com = base_link_in_com  # 4x4: base link frame in its COM frame
+        self._has_base = bool(links) and links[0].link < 0
         self._link_indices = [m.link for m in links if m.link >= 0]
-        counts = [len(m.vertices_m) for m in links]
-        self._offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self._vertices = np.concatenate([m.vertices_m for m in links]) if links else \
-            np.zeros((0, 3))
+        self._v_offsets = np.cumsum([0] + [len(m.vertices_m) for m in links])
+        self._f_offsets = np.cumsum([0] + [len(m.faces) for m in links])
+        self._vertices = np.concatenate([m.vertices_m for m in links] + [np.zeros((0, 3))])
         self._faces = np.concatenate(
-            [m.faces + o for m, o in zip(links, self._offsets, strict=False)]) if links else \
-            np.zeros((0, 3), dtype=np.int64)
-        self._edges, self._face_edges, self._face_edge_signs = _edge_incidence(
-            self._faces, len(self._vertices))
+            [m.faces + o for m, o in zip(links, self._v_offsets, strict=False)]
+            + [np.zeros((0, 3), dtype=np.int64)])
+        self._vertex_link = np.repeat(np.arange(len(links)), np.diff(self._v_offsets))
+        self._face_link = np.repeat(np.arange(len(links)), np.diff(self._f_offsets))
+        # Each face's plane in its link frame (which side the camera is on: its winding).
+        corner = self._vertices[self._faces]
+        self._normals = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
+        self._plane_offsets = np.einsum("ij,ij->i", self._normals, corner[:, 0])
+        self._edge_table = _EdgeTable.of(self._faces, len(self._vertices))
+        # A bounding sphere per link, to skip links out of view and find those that may
+        # cross the near or far plane.
+        self._centres = np.array([(m.vertices_m.min(axis=0) + m.vertices_m.max(axis=0)) / 2
+                                  for m in links]).reshape(-1, 3)
+        self._radii = np.array([np.linalg.norm(m.vertices_m - c, axis=1).max()
+                                for m, c in zip(links, self._centres, strict=True)])
 
     @property
     def n_triangles(self) -> int:
@@ -95,8 +111,14 @@ class BodyMesh:
         """Read body ``uid``'s visual shapes (and the mesh files they name) into triangles."""
         per_link: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         missing: list[str] = []
+        n_links = p.getNumJoints(uid, physicsClientId=client)
         for row in p.getVisualShapeData(uid, physicsClientId=client):
             link, geom, dims, filename, pos, orn = row[1], row[2], row[3], row[4], row[5], row[6]
+            if link >= n_links:
+                # The EGL plugin keeps a removed body's rows and lists them under the next
+                # body given its id (resetSimulation clears them); such a link does not
+                # exist, and getLinkStates would crash on it.
+                continue
             shape = _shape_triangles(geom, tuple(dims), filename)
             if shape is None:
                 if geom != p.GEOM_PLANE:  # neither renderer draws a plane
@@ -111,28 +133,30 @@ class BodyMesh:
         base_link_in_com = np.linalg.inv(_pose_matrix(inertial_pos, inertial_orn))
         return cls(links, base_link_in_com, tuple(missing))
 
-    def link_poses(self, client: int, uid: int) -> dict[int, np.ndarray]:
-        """4x4 world pose of each link frame that carries triangles (-1 is the base)."""
-        poses = {}
-        if any(m.link < 0 for m in self.links):
+    def link_poses(self, client: int, uid: int) -> tuple[np.ndarray, np.ndarray]:
+        """World rotations (L, 3, 3) and origins (L, 3) of the link frames of ``links``."""
+        quats, origins = [], []
+        if self._has_base:
             pos, orn = p.getBasePositionAndOrientation(uid, physicsClientId=client)
-            poses[-1] = _pose_matrix(pos, orn) @ self._base_link_in_com
+            quats.append(orn)
+            origins.append(pos)
         if self._link_indices:
-            states = p.getLinkStates(uid, self._link_indices, computeForwardKinematics=1,
-                                     physicsClientId=client)
-            for link, state in zip(self._link_indices, states, strict=True):
-                poses[link] = _pose_matrix(state[4], state[5])
-        return poses
+            for state in p.getLinkStates(uid, self._link_indices, computeForwardKinematics=1,
+                                         physicsClientId=client):
+                quats.append(state[5])
+                origins.append(state[4])
+        rotations = np.array([p.getMatrixFromQuaternion(q) for q in quats]).reshape(-1, 3, 3)
+        origins = np.array(origins, dtype=np.float64).reshape(-1, 3)
+        if self._has_base:  # from the base's centre of mass to its link frame
+            origins[0] += rotations[0] @ self._base_link_in_com[:3, 3]
+            rotations[0] = rotations[0] @ self._base_link_in_com[:3, :3]
+        return rotations, origins
 
     def world_vertices(self, client: int, uid: int) -> np.ndarray:
         """(V, 3) world-frame vertices of every link at the body's current pose."""
-        poses = self.link_poses(client, uid)
-        out = np.empty_like(self._vertices)
-        for mesh, start, stop in zip(self.links, self._offsets[:-1], self._offsets[1:],
-                                     strict=True):
-            pose = poses[mesh.link]
-            out[start:stop] = self._vertices[start:stop] @ pose[:3, :3].T + pose[:3, 3]
-        return out
+        rotations, origins = self.link_poses(client, uid)
+        return _link_to_world(self._vertices, rotations[self._vertex_link],
+                              origins[self._vertex_link])
 
     def world_triangles(self, client: int, uid: int) -> np.ndarray:
         """(N, 3, 3) world-frame triangle vertices at the body's current pose."""
@@ -146,40 +170,72 @@ class BodyMesh:
     def silhouette(self, client: int, uid: int, K: np.ndarray, cam_to_world: np.ndarray,
                    width: int, height: int, near_m: float,
                    far_m: float | None = None) -> np.ndarray:
-        """The body's unoccluded (H, W) bool mask at its current pose: the same pixels as
-        ``silhouette(self.world_triangles(client, uid), ...)``, faster.
+        """The body's unoccluded (H, W) bool mask at its current pose: the pixels of
+        ``silhouette(self.world_triangles(client, uid), ...)`` (up to pixel centres lying
+        exactly on an edge), faster.
 
-        Where two triangles sharing an edge face the same way (both towards or both away
-        from the camera), that edge's contributions cancel, so only outline edges (and
-        the triangles cut by the near or far plane) are rasterized.
+        Which triangles face the camera is decided in their link frames; an edge between
+        two drawn triangles (or two culled ones) cancels out, so only outline edges (and
+        the triangles cut by the near or far plane) are projected and rasterized. A link
+        out of view costs one bounding-sphere test.
         """
         mask = np.zeros((height, width), dtype=bool)
         if not len(self._faces):
             return mask
-        cam = _to_camera(self.world_vertices(client, uid), cam_to_world)
-        depth = cam[:, 2][self._faces]
-        whole = (depth >= near_m).all(axis=1)
-        if far_m is not None:
-            whole &= (depth <= far_m).all(axis=1)
-        uv = _project(cam, K)  # meaningless for vertices behind the camera: not used there
-        corners = uv[self._faces[whole]]
-        weight = _winding_weight(corners)
-        edge_weight = np.bincount(
-            self._face_edges[whole].ravel(),
-            weights=(weight[:, None] * self._face_edge_signs[whole]).ravel(),
-            minlength=len(self._edges))
-        outline = np.flatnonzero(np.rint(edge_weight))
-        starts = [uv[self._edges[outline, 0]]]
-        ends = [uv[self._edges[outline, 1]]]
-        weights = [edge_weight[outline]]
-        if not whole.all():
-            cut = _clip_depth(cam[self._faces[~whole]], near_m, far_m)
-            cut_starts, cut_ends, cut_weights = _triangle_edges(_project(cut, K))
-            starts.append(cut_starts)
-            ends.append(cut_ends)
-            weights.append(cut_weights)
+        rotations, origins = self.link_poses(client, uid)
+        cam_rot = np.asarray(cam_to_world, dtype=np.float64)[:3, :3]
+        eye = np.asarray(cam_to_world, dtype=np.float64)[:3, 3]
+        to_cam_rot = np.matmul(cam_rot.T, rotations)  # link frame -> camera frame, per link
+        to_cam_origin = (origins - eye) @ cam_rot
+        centres = np.einsum("lij,lj->li", to_cam_rot, self._centres) + to_cam_origin
+        far = np.inf if far_m is None else far_m
+        sides = _frustum_sides(tuple(np.ravel(K)), width, height)
+        in_view = ~(centres @ sides.T < -self._radii[:, None]).any(axis=1) & \
+            (centres[:, 2] + self._radii >= near_m) & (centres[:, 2] - self._radii <= far)
+        if not in_view.any():
+            return mask
+        eye_in_link = np.einsum("lji,lj->li", rotations, eye - origins)  # R^T (eye - t)
+        # Front-facing (drawn) triangles have the camera on their normal's side.
+        face_weight = (np.einsum("ij,ij->i", self._normals, eye_in_link[self._face_link])
+                       > self._plane_offsets).astype(np.float64)
+        if not in_view.all():
+            face_weight[~in_view[self._face_link]] = 0.0
+        crossing = in_view & ((centres[:, 2] - self._radii < near_m) |
+                              (centres[:, 2] + self._radii > far))
+        cut = np.zeros((0, 3), dtype=np.int64)
+        if crossing.any():  # the triangles of these links that cross the near or far plane
+            maybe = np.flatnonzero(crossing[self._face_link])
+            corners = self._faces[maybe]
+            depth = self._camera_points(corners.ravel(), to_cam_rot, to_cam_origin)[:, 2]
+            depth = depth.reshape(-1, 3)
+            whole = (depth >= near_m).all(axis=1) & (depth <= far).all(axis=1)
+            face_weight[maybe[~whole]] = 0.0
+            cut = corners[~whole]
+        edge_weight = self._edge_table.weights(face_weight)
+        outline = np.flatnonzero(edge_weight)
+        # Every vertex once, so that an edge drawn twice (an outline edge that is also a cut
+        # triangle's) gets bit-identical ends and its two contributions cancel exactly.
+        ids, at = np.unique(np.concatenate([self._edge_table.edges[outline].ravel(), cut.ravel()]),
+                            return_inverse=True)
+        cam = self._camera_points(ids, to_cam_rot, to_cam_origin)
+        at = at.ravel()
+        n_outline = 2 * len(outline)
+        uv = _project(cam[at[:n_outline]], K).reshape(-1, 2, 2)
+        starts, ends, weights = [uv[:, 0]], [uv[:, 1]], [edge_weight[outline]]
+        if len(cut):
+            tris = _clip_depth(cam[at[n_outline:]].reshape(-1, 3, 3), near_m, far_m)
+            for part, extra in zip((starts, ends, weights), _triangle_edges(_project(tris, K)),
+                                   strict=True):
+                part.append(extra)
         _draw_edges(np.concatenate(starts), np.concatenate(ends), np.concatenate(weights), mask)
         return mask
+
+    def _camera_points(self, ids: np.ndarray, to_cam_rot: np.ndarray,
+                       to_cam_origin: np.ndarray) -> np.ndarray:
+        """Camera-frame positions (N, 3) of the vertices ``ids``."""
+        link = self._vertex_link[ids]
+        return np.einsum("nij,nj->ni", to_cam_rot[link], self._vertices[ids]) + \
+            to_cam_origin[link]
 
 
 def silhouette(triangles_world: np.ndarray, K: np.ndarray, cam_to_world: np.ndarray,
@@ -210,6 +266,30 @@ def _to_camera(points_world: np.ndarray, cam_to_world: np.ndarray) -> np.ndarray
     d = [points_world[..., k] - t[k] for k in range(3)]
     return np.stack([d[0] * r[0, j] + d[1] * r[1, j] + d[2] * r[2, j] for j in range(3)],
                     axis=-1)
+
+
+def _link_to_world(points: np.ndarray, rotations: np.ndarray,
+                   origins: np.ndarray) -> np.ndarray:
+    """World coordinates (N, 3) of points (N, 3), each in a frame with world rotation
+    (N, 3, 3) and origin (N, 3)."""
+    return np.stack([points[:, 0] * rotations[:, j, 0] + points[:, 1] * rotations[:, j, 1]
+                     + points[:, 2] * rotations[:, j, 2] + origins[:, j] for j in range(3)],
+                    axis=-1)
+
+
+@functools.lru_cache(maxsize=64)
+def _frustum_sides(k: tuple[float, ...], width: int, height: int) -> np.ndarray:
+    """Inward unit normals (4, 3) of the planes through the camera centre and the image's
+    borders (a pixel beyond them, to be safe), in the camera frame; ``k`` is K, flat."""
+    k_inv = np.linalg.inv(np.array(k, dtype=np.float64).reshape(3, 3))
+    rays = k_inv @ np.array([[-1.0, width, width, -1.0], [-1.0, -1.0, height, height],
+                             [1.0, 1.0, 1.0, 1.0]])
+    normals = np.cross(rays.T, np.roll(rays.T, -1, axis=0))
+    inside = k_inv @ np.array([(width - 1) / 2, (height - 1) / 2, 1.0])
+    normals *= np.sign(normals @ inside)[:, None]
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    normals.flags.writeable = False
+    return normals
 
 
 def _project(cam: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -269,16 +349,22 @@ def _clip(tris: np.ndarray, bound: float, sign: float) -> np.ndarray:
 # parity fill of many polygons, do not punch holes where triangles overlap.
 
 
-def _winding_weight(corners: np.ndarray) -> np.ndarray:
-    """+-1 per projected triangle (M, 3, 2) so that it counts +1 inside; 0 if degenerate."""
+def _front_facing(corners: np.ndarray) -> np.ndarray:
+    """1.0 for each projected triangle (M, 3, 2) the renderers draw, else 0.0.
+
+    Both renderers cull back faces: a triangle is drawn when its corners run
+    counter-clockwise on screen (OpenGL's rule, y up), i.e. clockwise in pixel
+    coordinates (v down). Its edges, taken in that order, then count +1 inside it.
+    """
     a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
     cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    return -np.sign(cross)
+    return (cross < 0).astype(np.float64)
 
 
 def _triangle_edges(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three weighted directed edges (starts, ends, weights) of each triangle."""
-    weight = _winding_weight(corners)
+    """The three weighted directed edges (starts, ends, weights) of each projected triangle
+    (M, 3, 2): weight 1 for a triangle the renderers draw, 0 for a culled one."""
+    weight = _front_facing(corners)
     starts = corners.reshape(-1, 2)
     ends = np.roll(corners, -1, axis=1).reshape(-1, 2)
     return starts, ends, np.repeat(weight, 3)
@@ -286,53 +372,103 @@ def _triangle_edges(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def _draw_edges(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray,
                 mask: np.ndarray) -> None:
-    """Set the pixels of ``mask`` whose winding count over these edges is not zero.
+    """Set the pixels of ``mask`` whose winding count over these weighted edges (pixel
+    coordinates, (E, 2) each) is not zero.
 
-    A pixel centre exactly on an edge belongs to the triangle on its right (rows are
-    half-open at the bottom): two triangles sharing an edge never both miss it.
+    A pixel centre exactly on an edge belongs to the triangle on its right, and rows are
+    half-open at the bottom: two triangles sharing an edge never both miss a pixel centre.
     """
     height, width = mask.shape
-    # Each edge top-down, with a weight that says which way it really ran, so that the
-    # two copies of a shared edge give bit-identical crossings.
-    flip = (ends[:, 1] < starts[:, 1]) | ((ends[:, 1] == starts[:, 1]) &
-                                          (ends[:, 0] < starts[:, 0]))
-    top = np.where(flip[:, None], ends, starts)
-    bottom = np.where(flip[:, None], starts, ends)
-    weights = np.where(flip, -weights, weights)
-    first_row = np.maximum(np.ceil(top[:, 1]), 0)
-    stop_row = np.minimum(np.ceil(bottom[:, 1]), height)
+    su, sv, eu, ev = starts[:, 0], starts[:, 1], ends[:, 0], ends[:, 1]
+    # Each edge taken top-down (its weight negated if it ran upwards), so that the two
+    # copies of an edge shared by two triangles give bit-identical crossings.
+    flip = ev < sv
+    top_v = np.where(flip, ev, sv)
+    bottom_v = np.where(flip, sv, ev)
+    first = np.maximum(np.ceil(top_v), 0)
     with np.errstate(invalid="ignore"):
-        rows = stop_row - first_row
-        used = (rows > 0) & (weights != 0) & np.isfinite(rows)
-    if not used.any():
+        rows = np.minimum(np.ceil(bottom_v), height) - first
+        used = np.flatnonzero((rows > 0) & (weights != 0))
+    if not len(used):
         return
-    top, bottom, weights = top[used], bottom[used], weights[used]
-    first_row, rows = first_row[used], rows[used].astype(np.int64)
-    slope = (bottom[:, 0] - top[:, 0]) / (bottom[:, 1] - top[:, 1])
+    top_u = np.where(flip, eu, su)[used]
+    bottom_u = np.where(flip, su, eu)[used]
+    top_v, bottom_v, first = top_v[used], bottom_v[used], first[used]
+    weights = np.where(flip, -weights, weights)[used]
+    rows = rows[used].astype(np.intp)
+    slope = (bottom_u - top_u) / (bottom_v - top_v)
+    intercept = top_u - top_v * slope
+    # One entry per (edge, row it crosses): the row's centre line meets the edge at x.
+    ends_at = np.cumsum(rows)
     edge = np.repeat(np.arange(len(rows)), rows)
-    y = first_row[edge] + (np.arange(len(edge)) - (np.cumsum(rows) - rows)[edge])
-    x = top[edge, 0] + (y - top[edge, 1]) * slope[edge]
-    col = np.clip(np.ceil(x), 0, width).astype(np.int64)
-    y = y.astype(np.int64)
-    y0, c0 = int(y.min()), int(col.min())
-    box_h, box_w = int(y.max()) - y0 + 1, int(col.max()) - c0 + 1
-    counts = np.bincount((y - y0) * box_w + (col - c0), weights=weights[edge],
+    y = np.arange(ends_at[-1], dtype=np.float64)
+    y += (first - (ends_at - rows))[edge]
+    x = slope[edge] * y
+    x += intercept[edge]
+    col = np.clip(np.ceil(x), 0, width).astype(np.intp)  # first pixel centre right of x
+    row = y.astype(np.intp)
+    y0, c0 = int(first.min()), int(col.min())
+    box_h, box_w = int(row.max()) - y0 + 1, int(col.max()) - c0 + 1
+    counts = np.bincount((row - y0) * box_w + (col - c0), weights=weights[edge],
                          minlength=box_h * box_w)
-    covered = np.rint(np.cumsum(counts.reshape(box_h, box_w), axis=1)) != 0
+    # Weights are whole numbers: integer running sums are exact (and much faster).
+    covered = np.cumsum(counts.astype(np.int64).reshape(box_h, box_w), axis=1) != 0
     cols = min(box_w, width - c0)
     mask[y0:y0 + box_h, c0:c0 + cols] |= covered[:, :cols]
 
 
-def _edge_incidence(faces: np.ndarray, n_vertices: int):
-    """Undirected edges (E, 2) of a triangle list, each face's three edge ids (F, 3) and
-    +-1 for whether the face runs along the edge as stored (low index to high)."""
-    starts = faces.ravel()
-    ends = np.roll(faces, -1, axis=1).ravel()
-    low, high = np.minimum(starts, ends), np.maximum(starts, ends)
-    keys, ids = np.unique(low * max(n_vertices, 1) + high, return_inverse=True)
-    edges = np.column_stack([keys // max(n_vertices, 1), keys % max(n_vertices, 1)])
-    signs = np.where(starts < ends, 1.0, -1.0).reshape(-1, 3)
-    return edges.astype(np.int64), ids.reshape(-1, 3), signs
+@dataclass(frozen=True)
+class _EdgeTable:
+    """The undirected edges of a triangle list and the faces along each.
+
+    ``edges`` (E, 2) holds vertex ids; its first ``len(pair_faces)`` edges have exactly two
+    faces, ``pair_faces`` (each face's index) and ``pair_signs`` (+1 where the face runs
+    along the edge as stored, -1 against it). Every other edge (an open border, or three or
+    more faces) is listed per face in ``lone_edges``, ``lone_faces`` and ``lone_signs``.
+    """
+
+    edges: np.ndarray
+    pair_faces: np.ndarray
+    pair_signs: np.ndarray
+    lone_edges: np.ndarray
+    lone_faces: np.ndarray
+    lone_signs: np.ndarray
+
+    @classmethod
+    def of(cls, faces: np.ndarray, n_vertices: int) -> _EdgeTable:
+        """The edge table of ``faces`` (F, 3) over ``n_vertices`` vertices."""
+        starts = faces.ravel()
+        ends = np.roll(faces, -1, axis=1).ravel()
+        stride = max(n_vertices, 1)
+        key = np.minimum(starts, ends) * stride + np.maximum(starts, ends)
+        sign = np.where(starts < ends, 1.0, -1.0)
+        face = np.repeat(np.arange(len(faces)), 3)
+        keys, ids, counts = np.unique(key, return_inverse=True, return_counts=True)
+        ids = ids.ravel()
+        paired = counts == 2
+        # Renumber the edges: those with two faces first.
+        new_id = np.empty(len(keys), dtype=np.int64)
+        new_id[paired] = np.arange(paired.sum())
+        new_id[~paired] = paired.sum() + np.arange((~paired).sum())
+        keys = np.concatenate([keys[paired], keys[~paired]])
+        ids = new_id[ids]
+        order = np.argsort(ids, kind="stable")
+        n_pairs = int(paired.sum())
+        in_pair = order[:2 * n_pairs].reshape(-1, 2)
+        lone = order[2 * n_pairs:]
+        return cls(
+            edges=np.column_stack([keys // stride, keys % stride]).astype(np.int64),
+            pair_faces=face[in_pair], pair_signs=sign[in_pair],
+            lone_edges=ids[lone] - n_pairs, lone_faces=face[lone], lone_signs=sign[lone],
+        )
+
+    def weights(self, face_weight: np.ndarray) -> np.ndarray:
+        """Per edge, the sum over its faces of the face's weight, signed by direction."""
+        paired = (self.pair_signs[:, 0] * face_weight[self.pair_faces[:, 0]]
+                  + self.pair_signs[:, 1] * face_weight[self.pair_faces[:, 1]])
+        lone = np.bincount(self.lone_edges, weights=self.lone_signs * face_weight[self.lone_faces],
+                           minlength=len(self.edges) - len(paired))
+        return np.concatenate([paired, lone])
 
 
 def _merge_link(link: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> LinkMesh:
@@ -507,21 +643,28 @@ def _mesh_file(path: str) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices and triangles of a Wavefront OBJ: every object and group, polygons fanned."""
-    vertices: list[list[float]] = []
-    faces: list[tuple[int, int, int]] = []
+    """Vertices and triangles of a Wavefront OBJ: every object and group, polygons fanned
+    (normals, texture coordinates and materials ignored)."""
+    vertex_lines: list[str] = []
+    face_lines: list[str] = []
+    defined_before: list[int] = []  # vertices so far, for negative (relative) indices
     for line in text.splitlines():
         if line.startswith("v "):
-            vertices.append([float(t) for t in line.split()[1:4]])
+            vertex_lines.append(line)
         elif line.startswith("f "):
-            n = len(vertices)
-            idx = []
-            for token in line.split()[1:]:
-                k = int(token.split("/", 1)[0])
-                idx.append(k - 1 if k > 0 else n + k)  # negative indices count back
-            faces += [(idx[0], idx[i], idx[i + 1]) for i in range(1, len(idx) - 1)]
-    return np.array(vertices, dtype=np.float64).reshape(-1, 3), \
-        np.array(faces, dtype=np.int64).reshape(-1, 3)
+            face_lines.append(line)
+            defined_before.append(len(vertex_lines))
+    vertices = np.array([line.split()[1:4] for line in vertex_lines],
+                        dtype=np.float64).reshape(-1, 3)
+    polygons = [[token.split("/", 1)[0] for token in line.split()[1:]] for line in face_lines]
+    faces = []
+    for size in sorted({len(polygon) for polygon in polygons} - {0, 1, 2}):
+        rows = [k for k, polygon in enumerate(polygons) if len(polygon) == size]
+        idx = np.array([polygons[k] for k in rows], dtype=np.int64)
+        before = np.array(defined_before, dtype=np.int64)[rows][:, None]
+        idx = np.where(idx > 0, idx - 1, before + idx)
+        faces += [idx[:, [0, i, i + 1]] for i in range(1, size - 1)]
+    return vertices, np.concatenate(faces + [np.zeros((0, 3), dtype=np.int64)])
 
 
 def _read_stl(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
