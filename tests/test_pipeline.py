@@ -244,3 +244,16 @@ def test_semantic_mask_is_the_class_of_each_instance_pixel(small_dataset):
             lut[inst] = semantic.index(cls) + 1
         assert np.array_equal(classes, lut[instance])
         assert (classes[instance > 0] > 0).all()
+
+
+def test_labels_carry_the_episode_edge_cases_and_who_added_the_body(small_dataset):
+    _, _, _, out = small_dataset
+    labels = pd.read_parquet(out / "frame_objects.parquet")
+    episodes = pd.read_parquet(out / "episodes.parquet").set_index("episode")
+    objects = pd.read_parquet(out / "objects.parquet")
+    group = {(e, n): g for e, n, g in zip(objects["episode"], objects["name"], objects["group"],
+                                          strict=True)}
+    for row in labels.itertuples():
+        assert row.edge_cases == episodes.loc[row.episode, "edge_cases"]
+        g = group[(row.episode, row.name)]
+        assert row.added_by == (g if g in EDGE_CASES else "")

@@ -117,6 +117,9 @@ class DatasetWriter:
                 "initial_yaw_deg": body.yaw_deg if body else None,
             })
         conditions = atmosphere_record(plan.atmosphere)
+        fired = ",".join(plan.edge_cases)
+        # Bodies an edge case added belong to a group named after it.
+        added_by = {b.name: b.group for b in plan.bodies if b.group in plan.edge_cases}
         for fr in rec.frames:
             image_id = len(self._images) + 1
             self._frames.append({
@@ -139,7 +142,8 @@ class DatasetWriter:
                 inst = rec.world.instances[obj.instance_id - 1]
                 row = {"episode": plan.index, "frame": fr.frame, "camera": fr.camera,
                        "image_id": image_id, "instance_id": obj.instance_id, "name": inst.name,
-                       "class": inst.cls, **_object_columns(obj, fr.visibility)}
+                       "class": inst.cls, **_object_columns(obj, fr.visibility),
+                       "edge_cases": fired, "added_by": added_by.get(inst.name, "")}
                 self._frame_objects.append(row)
                 if obj.status != "labeled":
                     continue
@@ -246,6 +250,7 @@ FRAME_OBJECT_COLUMNS = [
     "world_x_m", "world_y_m", "world_z_m", "world_qx", "world_qy", "world_qz", "world_qw",
     "cam_x_m", "cam_y_m", "cam_z_m", "cam_qx", "cam_qy", "cam_qz", "cam_qw",
     "centre_distance_m", "distance_m", "fog_transmittance", "contrast", "visibility",
+    "edge_cases", "added_by",
 ]
 #: Per-annotation attributes in coco.json.
 ANNOTATION_ATTRIBUTES = [
@@ -253,6 +258,7 @@ ANNOTATION_ATTRIBUTES = [
     "world_x_m", "world_y_m", "world_z_m", "world_qx", "world_qy", "world_qz", "world_qw",
     "cam_x_m", "cam_y_m", "cam_z_m", "cam_qx", "cam_qy", "cam_qz", "cam_qw",
     "centre_distance_m", "distance_m", "fog_transmittance", "contrast", "visibility",
+    "edge_cases", "added_by",
 ]
 
 
