@@ -6,6 +6,8 @@ import contextlib
 import io
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -214,6 +216,23 @@ def test_an_interrupted_export_leaves_nothing(tmp_path, dataset, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export_dataset(dataset, "yolo", tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_images_are_hard_linked_or_copied(tmp_path, dataset, exports, frames, monkeypatch):
+    row = frames.iloc[0]
+    name = frame_name(row["episode"], row["camera"], row["frame"])
+    linked = next((exports["yolo"] / "images").rglob(f"{name}.png"))
+    assert linked.stat().st_ino == (dataset / row["rgb_path"]).stat().st_ino
+
+    def no_links(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    summary = export_dataset(dataset, "yolo", tmp_path / "out", ratios=RATIOS)
+    assert summary.images_copied == len(frames) == sum(summary.images.values())
+    copied = next((tmp_path / "out" / "images").rglob(f"{name}.png"))
+    assert copied.read_bytes() == (dataset / row["rgb_path"]).read_bytes()
+    assert copied.stat().st_ino != (dataset / row["rgb_path"]).stat().st_ino
 
 
 def test_exports_are_identical_and_never_split_an_episode(dataset, exports, tmp_path):
@@ -525,3 +544,36 @@ def test_kitti_box_of_a_tilted_camera_is_an_upright_approximation():
 def test_occluded_levels():
     assert [occluded_level(f) for f in (1.0, 0.8, 0.79, 0.4, 0.39, 0.0)] == [0, 0, 1, 1, 2, 2]
     assert occluded_level(None) == occluded_level(float("nan")) == 3
+
+
+def test_visible_fraction_and_occluders_are_exported_when_present(dataset, tmp_path):
+    """Datasets that have ``visible_fraction`` and ``occluders`` columns get KITTI occlusion
+    levels and the COCO attributes."""
+    copy = tmp_path / "ds"
+    shutil.copytree(dataset, copy, copy_function=os.link)
+    boxes = pd.read_parquet(copy / "boxes.parquet")
+    boxes["visible_fraction"] = np.linspace(0.0, 1.0, len(boxes))
+    boxes["occluders"] = [[int(i) + 1] if k % 2 else [] for k, i in
+                          enumerate(boxes["instance_id"])]
+    (copy / "boxes.parquet").unlink()  # a hard link: never write through it
+    boxes.to_parquet(copy / "boxes.parquet", index=False)
+
+    summary = export_dataset(copy, "kitti", tmp_path / "kitti", ratios=RATIOS)
+    assert not any("visible_fraction" in w for w in summary.warnings)
+    mapping = pd.read_csv(tmp_path / "kitti" / "frames.csv", dtype={"name": str})
+    levels = []
+    for m in mapping.itertuples():
+        levels += [o["occluded"] for o in _read_kitti_label(
+            tmp_path / "kitti" / "training" / "label_2" / f"{m.name}.txt")]
+    expected = [occluded_level(f) for f in boxes.sort_values("image_id", kind="stable")
+                ["visible_fraction"]]
+    assert levels == expected and set(levels) == {0, 1, 2}
+
+    export_dataset(copy, "coco", tmp_path / "coco", ratios=RATIOS)
+    by_id = boxes.assign(id=np.arange(1, len(boxes) + 1)).set_index("id")
+    for split in ("train", "val", "test"):
+        data = json.loads((tmp_path / "coco" / "annotations" / f"{split}.json").read_text())
+        for ann in data["annotations"]:
+            row = by_id.loc[ann["id"]]
+            assert ann["attributes"]["visible_fraction"] == pytest.approx(row["visible_fraction"])
+            assert ann["attributes"]["occluders"] == list(row["occluders"])

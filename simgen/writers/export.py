@@ -35,7 +35,7 @@ import pandas as pd
 from simgen import __version__
 from simgen.errors import SimgenError, did_you_mean
 from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
-from simgen.writers.splits import SPLITS, episode_splits
+from simgen.writers.splits import SPLITS, episode_splits, validate_ratios
 
 #: Export formats by id: the module whose ``write(source, out_dir) -> warnings`` writes it.
 FORMATS: dict[str, str] = {
@@ -89,11 +89,11 @@ class ExportSource:
     labels: pd.DataFrame
     splits: dict[int, str]
     images_copied: int = 0
-    _by_image: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _by_image: dict[int, pd.DataFrame] | None = field(default=None, repr=False)
 
     def labels_of(self, image_id: int) -> pd.DataFrame:
         """The label rows of one image (an empty frame when it has none)."""
-        if not self._by_image:
+        if self._by_image is None:
             self._by_image = {int(k): g for k, g in self.labels.groupby("image_id", sort=False)}
         return self._by_image.get(int(image_id), self.labels.iloc[:0])
 
@@ -127,6 +127,10 @@ def export_dataset(dataset_dir: Path, fmt: str, out_dir: Path,
     if fmt not in FORMATS:
         raise SimgenError(f"unknown export format '{fmt}'{did_you_mean(fmt, FORMATS)} "
                           f"(one of: {', '.join(FORMATS)})")
+    try:
+        ratios = validate_ratios(ratios)
+    except ValueError as exc:
+        raise SimgenError(str(exc)) from None
     _check_out_dir(dataset_dir, out_dir, overwrite)
     source = load_source(dataset_dir, ratios)
     writer = importlib.import_module(FORMATS[fmt]).write
@@ -187,9 +191,11 @@ def load_source(dataset_dir: Path, ratios: Sequence[float]) -> ExportSource:
         raise SimgenError(f"{dataset_dir}: labels of classes missing from {MANIFEST}: "
                           f"{', '.join(unknown)}")
 
+    if not isinstance(manifest.get("root_seed"), int):
+        raise SimgenError(f"{dataset_dir / MANIFEST}: no integer root_seed to split by")
     all_episodes = sorted(set(episodes["episode"].astype(int)) | set(frames["episode"]))
     try:
-        splits = episode_splits(all_episodes, tuple(ratios), int(manifest["root_seed"]))
+        splits = episode_splits(all_episodes, tuple(ratios), manifest["root_seed"])
     except ValueError as exc:
         raise SimgenError(str(exc)) from None
 

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from simgen.writers.splits import SPLITS
 
@@ -135,7 +136,8 @@ def quaternion_axes(q_xyzw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return forward, up
 
 
-def kitti_boxes(centre_cam_m: np.ndarray, q_cam_xyzw: np.ndarray, height_m: np.ndarray):
+def kitti_boxes(centre_cam_m: np.ndarray, q_cam_xyzw: np.ndarray, height_m: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """KITTI location (N, 3), rotation_y (N,), alpha (N,) and tilt in degrees (N,) of 3D
     boxes given by their centres and orientations (object x forward, z up) in the camera
     frame (OpenCV axes). The location is the centre moved down by half the height."""
@@ -147,7 +149,7 @@ def kitti_boxes(centre_cam_m: np.ndarray, q_cam_xyzw: np.ndarray, height_m: np.n
     return location, _wrap(rotation_y), alpha, tilt_deg
 
 
-def label_lines(labels, width: int, height: int,
+def label_lines(labels: pd.DataFrame, width: int, height: int,
                 has_fraction: bool) -> tuple[list[str], np.ndarray]:
     """KITTI label lines of one image's labels, and each object's tilt from upright (deg)."""
     if labels.empty:

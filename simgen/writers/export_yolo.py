@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import yaml
 
 from simgen.writers.splits import SPLITS
@@ -53,7 +54,8 @@ def write(source: ExportSource, out: Path) -> list[str]:
     return []
 
 
-def label_lines(labels, class_id: dict[str, int], width: int, height: int) -> list[str]:
+def label_lines(labels: pd.DataFrame, class_id: dict[str, int], width: int,
+                height: int) -> list[str]:
     """``class cx cy w h`` lines of the visible boxes (pixel-edge) normalised to [0, 1]."""
     lines = []
     for cls, x, y, w, h in zip(labels["class"], labels["x"], labels["y"], labels["w"],
