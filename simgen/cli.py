@@ -126,6 +126,44 @@ def validate(
 
 
 @app.command()
+def export(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (a complete simgen run).")],
+    format_: Annotated[str, typer.Option("--format", "-f", help="coco, yolo or kitti.")],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Export directory (default: DATASET_FORMAT beside it).")] = None,
+    split: Annotated[str, typer.Option(
+        help="train,val,test ratios of episodes.")] = "0.8,0.1,0.1",
+    overwrite: Annotated[bool, typer.Option(help="Replace a previous export in --out.")] = False,
+) -> None:
+    """Write DATASET as COCO, YOLO or KITTI, split into train/val/test by episode."""
+    from simgen.writers.export import export_dataset
+
+    target = out_dir if out_dir is not None else dataset.with_name(f"{dataset.name}_{format_}")
+    try:
+        ratios = _ratios(split)
+        summary = export_dataset(dataset, format_, target, ratios, overwrite=overwrite)
+    except SimgenError as error:
+        _fail(error)
+    sets = ", ".join(f"{name} {summary.images[name]} images / {summary.labels[name]} labels"
+                     for name in ("train", "val", "test"))
+    out.print(f"[green]exported[/green] {format_}: {sets} -> {target}")
+    for warning in summary.warnings:
+        err.print(f"[yellow]warning[/yellow]: {escape(warning)}")
+
+
+def _ratios(text: str) -> tuple[float, float, float]:
+    """``0.8,0.1,0.1`` as three floats, or a one-line error."""
+    parts = text.split(",")
+    try:
+        values = tuple(float(v) for v in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise SimgenError(f"--split: give three ratios train,val,test, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the scenario format (for editor completion)."""
     from simgen.spec import scenario_json_schema

@@ -577,3 +577,31 @@ def test_visible_fraction_and_occluders_are_exported_when_present(dataset, tmp_p
             row = by_id.loc[ann["id"]]
             assert ann["attributes"]["visible_fraction"] == pytest.approx(row["visible_fraction"])
             assert ann["attributes"]["occluders"] == list(row["occluders"])
+
+
+def _tree_digest(root: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*"))
+            if f.is_file()}
+
+
+def test_exports_written_during_generation_equal_simgen_export(tmp_path, exports):
+    """export: {formats, splits} in the scenario writes OUT/exports/FORMAT when the run
+    completes, byte for byte what `simgen export` makes of the same dataset."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    formats = "export={formats: [coco, yolo, kitti], splits: [0.5, 0.25, 0.25]}"
+    generate(ROOT / "scenarios" / "driving_urban.yaml", out, [*OVERRIDES, formats])
+    for fmt in ("coco", "yolo", "kitti"):
+        assert _tree_digest(out / "exports" / fmt) == _tree_digest(exports[fmt]), fmt
+    # The command line: the same export, then a one-line error for a bad format.
+    cli = [sys.executable, "-m", "simgen.cli", "export", str(out), "--format", "yolo",
+           "--out", str(tmp_path / "cli_yolo"), "--split", "0.5,0.25,0.25"]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _tree_digest(tmp_path / "cli_yolo") == _tree_digest(exports["yolo"])
+    bad = subprocess.run([*cli[:6], "yolk"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines() == [
+        "error: unknown export format 'yolk' (did you mean 'yolo'?) (one of: coco, yolo, kitti)"]

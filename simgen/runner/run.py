@@ -13,6 +13,7 @@ from simgen.sampling.episode import plan_episode
 from simgen.spec import Scenario, scenario_to_data
 from simgen.world.engine import PhysicsSession
 from simgen.writers.dataset import DatasetWriter, prepare_output
+from simgen.writers.export import export_dataset
 from simgen.writers.images import ImageWriter
 
 
@@ -98,6 +99,8 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
         "renderer": renderer,
         "semantic_classes": semantic,
     })
+    for fmt in dict.fromkeys(scenario.export.formats):
+        export_dataset(out_dir, fmt, out_dir / "exports" / fmt, scenario.export.splits)
     return RunSummary(out_dir, scenario.episodes, writer.n_frames, writer.n_labels,
                       time.perf_counter() - start, renderer, tuple(writer.constraint_stats()))
 

@@ -105,6 +105,22 @@ class Labels(StrictModel):
     min_visible_px: int = Field(20, ge=1)
 
 
+class Export(StrictModel):
+    """Formats written into ``OUT/exports/FORMAT`` when a run completes (as ``simgen export``
+    would), with the train/val/test ratios of episodes."""
+
+    formats: list[Literal["coco", "yolo", "kitti"]] = Field(default_factory=list)
+    splits: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+    @field_validator("splits")
+    @classmethod
+    def _ratios(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(v < 0 for v in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError("splits are three non-negative ratios (train, val, test) "
+                             "summing to 1")
+        return value
+
+
 class Jitter(StrictModel):
     """Per-episode random offsets of a camera's pose: normal with these standard deviations
     (position along each mount axis, rotation about each camera axis)."""
@@ -356,6 +372,7 @@ class Scenario(StrictModel):
     capture: Capture = Field(default_factory=Capture)
     renderer: Literal["auto", "egl", "tiny"] = "auto"
     labels: Labels = Field(default_factory=Labels)
+    export: Export = Field(default_factory=Export)
     lighting: Lighting = Field(default_factory=Lighting)
     weather: Weather = Field(default_factory=Weather)
     edge_cases: EdgeCases = Field(default_factory=EdgeCases)
