@@ -14,8 +14,8 @@ masks in ``tests/test_silhouette.py``):
   ``btShapeHull``, the convex hull of its support points in 42 directions (an icosahedron
   and its edge midpoints). A sphere becomes a 42-vertex polyhedron; a cylinder is first a
   32-sided prism; a capsule is that prism with a cone on each end (two pole points),
-  not hemispheres. The hull shaves up to ~5% off a cylinder's width, so it is rebuilt
-  here the same way.
+  not hemispheres. The hull keeps only 20 of the prism's 32 sides (about 2% of a disc's
+  area is lost), so it is rebuilt here the same way.
 - ``getVisualShapeData``'s dimensions: a box's full extents, a sphere's radius first, a
   cylinder's and a capsule's (length, radius), a mesh's scale. ``globalScaling`` at load
   time is already applied to dimensions, mesh scales and visual frame offsets.
@@ -70,8 +70,9 @@ class BodyMesh:
     Build it once per body with ``from_body``; ``world_triangles`` poses it each frame, and
     ``silhouette`` draws it (faster than ``silhouette(world_triangles(...))``, same pixels).
     ``missing`` names the visual shapes that could not be turned into triangles (a mesh
-    given as vertices rather than a file, an unreadable or unsupported file, a heightfield),
-    so that a caller can tell an incomplete silhouette from a complete one.
+    given as vertices rather than a file, an unreadable or unsupported file such as COLLADA
+    or ASCII STL, a heightfield), so that a caller can tell an incomplete silhouette from a
+    complete one (the renderers draw nothing of an ASCII STL either).
     """
 
     def __init__(self, links: tuple[LinkMesh, ...], base_link_in_com: np.ndarray,
@@ -89,10 +90,10 @@ class BodyMesh:
             + [np.zeros((0, 3), dtype=np.int64)])
         self._vertex_link = np.repeat(np.arange(len(links)), np.diff(self._v_offsets))
         self._face_link = np.repeat(np.arange(len(links)), np.diff(self._f_offsets))
-        # Each face's plane in its link frame (which side the camera is on: its winding).
+        # Each face's plane (n, -n.a) in its link frame, n along its winding's normal.
         corner = self._vertices[self._faces]
-        self._normals = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
-        self._plane_offsets = np.einsum("ij,ij->i", self._normals, corner[:, 0])
+        normals = np.cross(corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0])
+        self._planes = np.column_stack([normals, -np.einsum("ij,ij->i", normals, corner[:, 0])])
         self._edge_table = _EdgeTable.of(self._faces, len(self._vertices))
         # A bounding sphere per link, to skip links out of view and find those that may
         # cross the near or far plane.
@@ -168,8 +169,8 @@ class BodyMesh:
                 for m in self.links if len(m.vertices_m)}
 
     def silhouette(self, client: int, uid: int, K: np.ndarray, cam_to_world: np.ndarray,
-                   width: int, height: int, near_m: float,
-                   far_m: float | None = None) -> np.ndarray:
+                   width: int, height: int, near_m: float, far_m: float | None = None,
+                   cull_back_faces: bool = True) -> np.ndarray:
         """The body's unoccluded (H, W) bool mask at its current pose: the pixels of
         ``silhouette(self.world_triangles(client, uid), ...)`` (up to pixel centres lying
         exactly on an edge), faster.
@@ -194,12 +195,17 @@ class BodyMesh:
             (centres[:, 2] + self._radii >= near_m) & (centres[:, 2] - self._radii <= far)
         if not in_view.any():
             return mask
-        eye_in_link = np.einsum("lji,lj->li", rotations, eye - origins)  # R^T (eye - t)
-        # Front-facing (drawn) triangles have the camera on their normal's side.
-        face_weight = (np.einsum("ij,ij->i", self._normals, eye_in_link[self._face_link])
-                       > self._plane_offsets).astype(np.float64)
-        if not in_view.all():
-            face_weight[~in_view[self._face_link]] = 0.0
+        # Front-facing triangles have the camera on their plane's outer side (+1, -1 for
+        # back faces, 0 for edge-on ones and links out of view); each triangle's edges,
+        # taken in its corners' order with this weight, count +1 inside it.
+        eye_in_link = np.ones((len(self.links), 4))
+        eye_in_link[:, :3] = np.einsum("lji,lj->li", rotations, eye - origins)  # R^T (eye - t)
+        side = np.zeros(len(self._faces))
+        for i in np.flatnonzero(in_view):
+            faces = slice(self._f_offsets[i], self._f_offsets[i + 1])
+            np.matmul(self._planes[faces], eye_in_link[i], out=side[faces])
+        facing = np.sign(side)
+        face_weight = np.maximum(facing, 0.0) if cull_back_faces else facing
         crossing = in_view & ((centres[:, 2] - self._radii < near_m) |
                               (centres[:, 2] + self._radii > far))
         cut = np.zeros((0, 3), dtype=np.int64)
@@ -224,8 +230,8 @@ class BodyMesh:
         starts, ends, weights = [uv[:, 0]], [uv[:, 1]], [edge_weight[outline]]
         if len(cut):
             tris = _clip_depth(cam[at[n_outline:]].reshape(-1, 3, 3), near_m, far_m)
-            for part, extra in zip((starts, ends, weights), _triangle_edges(_project(tris, K)),
-                                   strict=True):
+            cut_edges = _triangle_edges(_project(tris, K), cull_back_faces)
+            for part, extra in zip((starts, ends, weights), cut_edges, strict=True):
                 part.append(extra)
         _draw_edges(np.concatenate(starts), np.concatenate(ends), np.concatenate(weights), mask)
         return mask
@@ -239,19 +245,23 @@ class BodyMesh:
 
 
 def silhouette(triangles_world: np.ndarray, K: np.ndarray, cam_to_world: np.ndarray,
-               width: int, height: int, near_m: float, far_m: float | None = None) -> np.ndarray:
+               width: int, height: int, near_m: float, far_m: float | None = None,
+               cull_back_faces: bool = True) -> np.ndarray:
     """(H, W) bool mask of the pixels the triangles cover, unoccluded.
 
     Triangles crossing the near plane (camera z = ``near_m``) are clipped against it
     (polygon clipping in camera space), so an object partly behind the camera is handled;
     with ``far_m`` they are clipped against the far plane too. Parts outside the image are
-    simply not drawn. A pixel is covered when its centre is inside a projected triangle.
+    simply not drawn. A pixel is covered when its centre is inside a projected triangle
+    that faces the camera (corners counter-clockwise on screen, seen from outside for
+    outward-wound meshes): the renderers cull the others. ``cull_back_faces=False``
+    counts every triangle.
     """
     mask = np.zeros((height, width), dtype=bool)
     tris = np.asarray(triangles_world, dtype=np.float64).reshape(-1, 3, 3)
     cam = _clip_depth(_to_camera(tris, cam_to_world), near_m, far_m)
     if len(cam):
-        _draw_edges(*_triangle_edges(_project(cam, K)), mask)
+        _draw_edges(*_triangle_edges(_project(cam, K), cull_back_faces), mask)
     return mask
 
 
@@ -349,22 +359,19 @@ def _clip(tris: np.ndarray, bound: float, sign: float) -> np.ndarray:
 # parity fill of many polygons, do not punch holes where triangles overlap.
 
 
-def _front_facing(corners: np.ndarray) -> np.ndarray:
-    """1.0 for each projected triangle (M, 3, 2) the renderers draw, else 0.0.
+def _triangle_edges(corners: np.ndarray,
+                    cull_back_faces: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three weighted directed edges (starts, ends, weights) of each projected triangle
+    (M, 3, 2), weighted so that the triangle counts +1 inside (0 for a culled one).
 
     Both renderers cull back faces: a triangle is drawn when its corners run
-    counter-clockwise on screen (OpenGL's rule, y up), i.e. clockwise in pixel
-    coordinates (v down). Its edges, taken in that order, then count +1 inside it.
+    counter-clockwise as seen on screen (OpenGL's front face). In pixel coordinates (v
+    down) that is a negative cross product (b - a) x (c - a), and its edges in that order
+    count +1 inside it.
     """
     a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
     cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    return (cross < 0).astype(np.float64)
-
-
-def _triangle_edges(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three weighted directed edges (starts, ends, weights) of each projected triangle
-    (M, 3, 2): weight 1 for a triangle the renderers draw, 0 for a culled one."""
-    weight = _front_facing(corners)
+    weight = (cross < 0).astype(np.float64) if cull_back_faces else -np.sign(cross)
     starts = corners.reshape(-1, 2)
     ends = np.roll(corners, -1, axis=1).reshape(-1, 2)
     return starts, ends, np.repeat(weight, 3)
@@ -654,13 +661,14 @@ def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray]:
         elif line.startswith("f "):
             face_lines.append(line)
             defined_before.append(len(vertex_lines))
-    vertices = np.array([line.split()[1:4] for line in vertex_lines],
-                        dtype=np.float64).reshape(-1, 3)
+    coords = " ".join(" ".join(line.split()[1:4]) for line in vertex_lines)
+    vertices = np.fromstring(coords, dtype=np.float64, sep=" ").reshape(-1, 3)
     polygons = [[token.split("/", 1)[0] for token in line.split()[1:]] for line in face_lines]
     faces = []
     for size in sorted({len(polygon) for polygon in polygons} - {0, 1, 2}):
         rows = [k for k, polygon in enumerate(polygons) if len(polygon) == size]
-        idx = np.array([polygons[k] for k in rows], dtype=np.int64)
+        idx = np.fromstring(" ".join(" ".join(polygons[k]) for k in rows), dtype=np.int64,
+                            sep=" ").reshape(-1, size)
         before = np.array(defined_before, dtype=np.int64)[rows][:, None]
         idx = np.where(idx > 0, idx - 1, before + idx)
         faces += [idx[:, [0, i, i + 1]] for i in range(1, size - 1)]
@@ -668,20 +676,14 @@ def _read_obj(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_stl(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-    """Triangles of a binary (or ASCII) STL file, one vertex per corner."""
-    if len(data) >= 84:
-        count = int(np.frombuffer(data, dtype="<u4", count=1, offset=80)[0])
-        if 84 + 50 * count == len(data):
-            record = np.dtype([("normal", "<f4", 3), ("corners", "<f4", (3, 3)),
-                               ("attribute", "<u2")])
-            corners = np.frombuffer(data, dtype=record, count=count, offset=84)["corners"]
-            vertices = corners.reshape(-1, 3).astype(np.float64)
-            return vertices, np.arange(len(vertices), dtype=np.int64).reshape(-1, 3)
-    text = data.decode(errors="replace")
-    if not text.lstrip().startswith("solid"):
+    """Triangles of a binary STL file, one vertex per corner; None for anything else (an
+    ASCII STL, which PyBullet's renderers cannot read either and draw nothing of)."""
+    if len(data) < 84:
         return None
-    coords = [line.split()[1:4] for line in text.splitlines()
-              if line.strip().startswith("vertex")]
-    vertices = np.array(coords, dtype=np.float64).reshape(-1, 3)
-    usable = len(vertices) // 3 * 3
-    return vertices[:usable], np.arange(usable, dtype=np.int64).reshape(-1, 3)
+    count = int(np.frombuffer(data, dtype="<u4", count=1, offset=80)[0])
+    if 84 + 50 * count != len(data):
+        return None
+    record = np.dtype([("normal", "<f4", 3), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
+    corners = np.frombuffer(data, dtype=record, count=count, offset=84)["corners"]
+    vertices = corners.reshape(-1, 3).astype(np.float64)
+    return vertices, np.arange(len(vertices), dtype=np.int64).reshape(-1, 3)
