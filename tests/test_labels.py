@@ -147,3 +147,57 @@ def test_hidden_object_is_listed_but_gets_no_box(probe):
     # Everything labeled in the frame is in boxes.parquet and in COCO, and nothing else.
     labeled = objects[objects.status == "labeled"]
     assert set(labeled.name) == set(boxes[boxes.frame == 0].name)
+
+
+#: A cube whose left half is hidden by construction: the camera sits at the cube's
+#: mid-height on its axis (so only the cube's front face is in view), and a box in front
+#: of it has its right edge exactly on the optical axis (y = 0) and covers all of y > 0.
+HALF_HIDDEN = f"""\
+name: half_hidden
+domain: driving
+seed: 1
+duration_s: 0.1
+renderer: {{renderer}}
+capture: {{{{rate_hz: 10, width: {WIDTH}, height: {HEIGHT}}}}}
+labels: {{{{min_visible_px: 5, min_visible_fraction: {{fraction}}}}}}
+lighting: {{{{street_light_spacing_m: null}}}}
+cameras:
+  - {{{{name: cam, position_m: [0.0, 0.0, 0.201], look_at_m: [10.0, 0.0, 0.201], fov_deg: 12,
+      near_m: 0.1, far_m: 200}}}}
+world:
+  road: {{{{lanes: 2, oncoming_lanes: 2, length_m: 220, start_x_m: -40}}}}
+  ego: {{{{name: ego, asset: sedan, placement: {{{{region: lane, lane: 0, x_m: -30}}}},
+         behaviour: {{{{kind: parked}}}}}}}}
+  objects:
+    - {{{{name: cube, asset: cardboard_box, placement: {{{{region: area, x_m: 8, y_m: 0,
+         yaw_deg: 0}}}}}}}}
+    - {{{{name: wall, asset: cardboard_box, placement: {{{{region: area, x_m: 4,
+         y_m: {{wall_y}}, yaw_deg: 90}}}}}}}}
+"""
+
+
+@pytest.mark.parametrize("renderer", RENDERERS)
+def test_cube_half_hidden_behind_a_wall_is_half_visible(tmp_path, renderer):
+    # Turned 90 degrees, the wall's length (its catalog x size) spans y from 0 up.
+    wall_y = ASSETS["cardboard_box"].size_m[0] / 2
+    path = tmp_path / "s.yaml"
+    path.write_text(HALF_HIDDEN.format(renderer=renderer, fraction=0.0, wall_y=wall_y))
+    generate(path, tmp_path / "out")
+    objects = pd.read_parquet(tmp_path / "out" / "frame_objects.parquet")
+    cube, wall = _row(objects, "cube_0"), _row(objects, "wall_0")
+    assert cube.visible_fraction == pytest.approx(0.5, abs=0.05)
+    assert list(cube.occluders) == [wall.instance_id]
+    assert wall.visible_fraction == pytest.approx(1.0, abs=0.02) and len(wall.occluders) == 0
+    assert cube.truncation == 0.0
+
+
+def test_visible_fraction_rule_keeps_the_half_hidden_cube_out(tmp_path):
+    wall_y = ASSETS["cardboard_box"].size_m[0] / 2
+    path = tmp_path / "s.yaml"
+    path.write_text(HALF_HIDDEN.format(renderer="tiny", fraction=0.7, wall_y=wall_y))
+    generate(path, tmp_path / "out")
+    objects = pd.read_parquet(tmp_path / "out" / "frame_objects.parquet")
+    assert _row(objects, "cube_0").status == "below_rule"
+    assert _row(objects, "wall_0").status == "labeled"
+    boxes = pd.read_parquet(tmp_path / "out" / "boxes.parquet")
+    assert set(boxes.name) == {"wall_0"}

@@ -21,8 +21,9 @@ from simgen.errors import SimgenError
 from simgen.sampling.scene import EpisodePlan
 from simgen.sampling.seeds import effects_rng, episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
-from simgen.sensors.labels import ObjectLabel, VisibleBox, object_labels
+from simgen.sensors.labels import LabelRule, ObjectLabel, VisibleBox, object_labels
 from simgen.sensors.render import render
+from simgen.sensors.silhouette import BodyMesh
 from simgen.world.build import (
     BuiltWorld,
     build_world,
@@ -95,7 +96,7 @@ def episode_dir(index: int) -> str:
 class LabelSettings:
     """How frames are labeled: the rule for boxes and the semantic class ids."""
 
-    min_visible_px: int
+    rule: LabelRule
     semantic_ids: dict[str, int]  # class name -> id in the semantic masks (0: background)
 
 
@@ -124,6 +125,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
     boxes3d = object_boxes(c, plan, world)
     sizes = {i: box.size_m for i, box in boxes3d.items()}
     uid_of = {i.instance_id: i.uid for i in world.instances}
+    meshes = {i: BodyMesh.from_body(c, uid_of[i]) for i in boxes3d}
     semantic_lut = np.zeros(len(world.instances) + 1, dtype=np.uint16)
     for inst in world.instances:
         semantic_lut[inst.instance_id] = labels.semantic_ids.get(inst.cls, 0)
@@ -161,8 +163,13 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                                 K=view.K, cam_to_world=view.cam_to_world,
                                 velocity_world_mps=velocity),
                     lights_now, effects_rng(root_seed, plan.index, k, frame))
+                def unoccluded(i: int, view=view) -> np.ndarray:
+                    return meshes[i].silhouette(c, uid_of[i], view.K, view.cam_to_world,
+                                                view.width, view.height, view.near_m,
+                                                view.far_m)
+
                 objects = object_labels(shot.instance, poses, sizes, view.K, view.cam_to_world,
-                                        view.near_m, labels.min_visible_px)
+                                        view.near_m, labels.rule, unoccluded)
                 boxes = [o.visible for o in objects if o.status == "labeled"]
                 files = {}
                 for modality, array in (("rgb", result.rgb), ("depth", shot.depth_m),

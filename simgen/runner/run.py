@@ -10,6 +10,7 @@ from pathlib import Path
 from simgen import __version__
 from simgen.runner.episode import LabelSettings, run_episode
 from simgen.sampling.episode import plan_episode
+from simgen.sensors.labels import LabelRule
 from simgen.spec import Scenario, scenario_to_data
 from simgen.world.engine import PhysicsSession
 from simgen.writers.dataset import DatasetWriter, prepare_output
@@ -74,8 +75,9 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
     prepare_output(out_dir, overwrite)
     writer = DatasetWriter(out_dir, scenario.classes(), scenario.require)
     semantic = scenario.semantic_classes()
-    labels = LabelSettings(scenario.labels.min_visible_px,
-                           {name: i + 1 for i, name in enumerate(semantic)})
+    labels = LabelSettings(
+        LabelRule(scenario.labels.min_visible_px, scenario.labels.min_visible_fraction),
+        {name: i + 1 for i, name in enumerate(semantic)})
     images = ImageWriter()
     with PhysicsSession(scenario.renderer) as session:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,8 @@ class ObjectLabel:
     """Everything known about one labeled object in one camera's frame.
 
     ``status`` is ``labeled`` (it passes the labelling rule and gets a box in the
-    annotations), ``below_rule`` (visible, but too little of it) or ``hidden`` (in the
+    annotations), ``below_rule`` (visible, but too few pixels or too small a visible
+    fraction) or ``hidden`` (in the
     view but no pixel of it visible: it gets no box, never a ghost one). ``visible`` is the
     tight box of its visible pixels (None when hidden); ``full`` its full-extent box.
     The 3D box is given in the world frame and in the camera frame (OpenCV axes): centre,
@@ -75,13 +77,36 @@ class ObjectLabel:
     rotation_world: np.ndarray
     centre_cam_m: np.ndarray
     rotation_cam: np.ndarray
+    unoccluded_px: int  # pixels it would cover if nothing hid it (its own geometry)
+    visible_fraction: float  # visible pixels / unoccluded pixels
+    occluders: tuple[int, ...]  # instance ids hiding part of it, most pixels first
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """Which visible objects become labels: enough visible pixels and enough of the
+    object visible (visible pixels over the pixels it would cover unoccluded)."""
+
+    min_visible_px: int = 20
+    min_visible_fraction: float = 0.0
+
+
+#: An occluder must hide at least this share of an object's unoccluded pixels (and at
+#: least ``MIN_OCCLUDER_PX``) to be listed.
+MIN_OCCLUDER_SHARE = 0.02
+MIN_OCCLUDER_PX = 3
 
 
 def object_labels(instance: np.ndarray, poses: dict[int, tuple[np.ndarray, np.ndarray]],
                   sizes: dict[int, np.ndarray], K: np.ndarray, cam_to_world: np.ndarray,
-                  near_m: float, min_visible_px: int) -> list[ObjectLabel]:
+                  near_m: float, rule: LabelRule,
+                  unoccluded: Callable[[int], np.ndarray]) -> list[ObjectLabel]:
     """Labels of every object in ``poses`` (instance id -> world centre, rotation) that is
-    in the view or has visible pixels, in instance id order."""
+    in the view or has visible pixels, in instance id order.
+
+    ``unoccluded(i)`` is the (H, W) mask object ``i`` would cover if nothing hid it; it
+    gives the visible fraction and the objects in front of it (occluders).
+    """
     height, width = instance.shape
     ids = np.array(sorted(poses), dtype=np.int64)
     visible = {b.instance_id: b for b in visible_boxes(instance, ids, 1)}
@@ -98,11 +123,27 @@ def object_labels(instance: np.ndarray, poses: dict[int, tuple[np.ndarray, np.nd
         if full is None:  # seen although its box is not in view: a box smaller than the body
             full = FullExtent((box.x0, box.y0, box.x1, box.y1),
                               (box.x0, box.y0, box.x1, box.y1), 0.0)
-        status = "hidden" if box is None else (
-            "labeled" if box.pixels >= min_visible_px else "below_rule")
+        mask = unoccluded(i)
+        whole = int(np.count_nonzero(mask))
+        seen = box.pixels if box is not None else 0
+        # Edge pixels can differ by a pixel or two between renderer and rasterizer.
+        fraction = min(seen / whole, 1.0) if whole > 0 else (1.0 if seen else 0.0)
+        others = instance[mask]
+        counts = np.bincount(others[others != i], minlength=1)
+        counts[0] = 0  # background is not an occluder
+        floor = max(MIN_OCCLUDER_PX, MIN_OCCLUDER_SHARE * whole)
+        occluders = tuple(int(j) for j in np.argsort(-counts, kind="stable")
+                          if counts[j] >= floor)
+        if box is None:
+            status = "hidden"
+        elif box.pixels >= rule.min_visible_px and fraction >= rule.min_visible_fraction:
+            status = "labeled"
+        else:
+            status = "below_rule"
         out.append(ObjectLabel(
             instance_id=i, status=status, visible=box, full=full, size_m=sizes[i],
             centre_world_m=centre, rotation_world=rotation,
             centre_cam_m=world_to_cam[:3, :3] @ centre + world_to_cam[:3, 3],
-            rotation_cam=world_to_cam[:3, :3] @ rotation))
+            rotation_cam=world_to_cam[:3, :3] @ rotation, unoccluded_px=whole,
+            visible_fraction=fraction, occluders=occluders))
     return out

@@ -100,9 +100,11 @@ class Capture(StrictModel):
 
 
 class Labels(StrictModel):
-    """Which objects get 2D boxes."""
+    """Which objects get 2D boxes: enough visible pixels and enough of the object visible
+    (visible pixels over the pixels it would cover if nothing hid it)."""
 
     min_visible_px: int = Field(20, ge=1)
+    min_visible_fraction: float = Field(0.0, ge=0, le=1)
 
 
 class Export(StrictModel):

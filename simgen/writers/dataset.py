@@ -246,6 +246,7 @@ FRAME_OBJECT_COLUMNS = [
     "episode", "frame", "camera", "image_id", "instance_id", "name", "class", "status",
     "x", "y", "w", "h", "visible_px",
     "full_x", "full_y", "full_w", "full_h", "truncation",
+    "unoccluded_px", "visible_fraction", "occluders",
     "length_m", "width_m", "height_m",
     "world_x_m", "world_y_m", "world_z_m", "world_qx", "world_qy", "world_qz", "world_qw",
     "cam_x_m", "cam_y_m", "cam_z_m", "cam_qx", "cam_qy", "cam_qz", "cam_qw",
@@ -254,7 +255,8 @@ FRAME_OBJECT_COLUMNS = [
 ]
 #: Per-annotation attributes in coco.json.
 ANNOTATION_ATTRIBUTES = [
-    "full_x", "full_y", "full_w", "full_h", "truncation", "length_m", "width_m", "height_m",
+    "full_x", "full_y", "full_w", "full_h", "truncation", "unoccluded_px",
+    "visible_fraction", "occluders", "length_m", "width_m", "height_m",
     "world_x_m", "world_y_m", "world_z_m", "world_qx", "world_qy", "world_qz", "world_qw",
     "cam_x_m", "cam_y_m", "cam_z_m", "cam_qx", "cam_qy", "cam_qz", "cam_qw",
     "centre_distance_m", "distance_m", "fog_transmittance", "contrast", "visibility",
@@ -276,6 +278,8 @@ def _object_columns(obj, visibility: dict) -> dict[str, Any]:
         "visible_px": box.pixels if box else 0,
         "full_x": x0, "full_y": y0, "full_w": x1 - x0, "full_h": y1 - y0,
         "truncation": obj.full.truncation,
+        "unoccluded_px": obj.unoccluded_px, "visible_fraction": obj.visible_fraction,
+        "occluders": list(obj.occluders),
         "length_m": float(obj.size_m[0]), "width_m": float(obj.size_m[1]),
         "height_m": float(obj.size_m[2]),
         **{f"world_{a}_m": float(v) for a, v in zip("xyz", obj.centre_world_m, strict=True)},
