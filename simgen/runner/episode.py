@@ -23,9 +23,10 @@ from simgen.sampling.seeds import effects_rng, episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.sensors.labels import LabelRule, ObjectLabel, VisibleBox, object_labels
 from simgen.sensors.render import render
-from simgen.sensors.silhouette import BodyMesh
+from simgen.sensors.silhouette import MeshLibrary
 from simgen.world.build import (
     BuiltWorld,
+    body_source,
     build_world,
     has_textures,
     link_index,
@@ -101,9 +102,10 @@ class LabelSettings:
 
 
 def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_dir: Path,
-                images: ImageWriter, labels: LabelSettings,
+                images: ImageWriter, labels: LabelSettings, mesh_library: MeshLibrary,
                 on_frame: Callable[[], None] | None = None) -> EpisodeRecord:
-    """Simulate and capture one episode, queuing its images on ``images``.
+    """Simulate and capture one episode, queuing its images on ``images``; object meshes
+    for visible fractions come from ``mesh_library``.
 
     ``on_frame`` is called after each captured frame (all cameras), for progress display.
     """
@@ -125,7 +127,8 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
     boxes3d = object_boxes(c, plan, world)
     sizes = {i: box.size_m for i, box in boxes3d.items()}
     uid_of = {i.instance_id: i.uid for i in world.instances}
-    meshes = {i: BodyMesh.from_body(c, uid_of[i]) for i in boxes3d}
+    planned = {world.instance(b.name).instance_id: b for b in plan.bodies}
+    meshes = {i: mesh_library.mesh(*body_source(planned[i])) for i in boxes3d}
     semantic_lut = np.zeros(len(world.instances) + 1, dtype=np.uint16)
     for inst in world.instances:
         semantic_lut[inst.instance_id] = labels.semantic_ids.get(inst.cls, 0)

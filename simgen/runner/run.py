@@ -11,6 +11,7 @@ from simgen import __version__
 from simgen.runner.episode import LabelSettings, run_episode
 from simgen.sampling.episode import plan_episode
 from simgen.sensors.labels import LabelRule
+from simgen.sensors.silhouette import MeshLibrary
 from simgen.spec import Scenario, scenario_to_data
 from simgen.world.engine import PhysicsSession
 from simgen.writers.dataset import DatasetWriter, prepare_output
@@ -79,13 +80,13 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
         LabelRule(scenario.labels.min_visible_px, scenario.labels.min_visible_fraction),
         {name: i + 1 for i, name in enumerate(semantic)})
     images = ImageWriter()
-    with PhysicsSession(scenario.renderer) as session:
+    with PhysicsSession(scenario.renderer) as session, MeshLibrary() as meshes:
         try:
             tally = _Tally(progress, cameras=len(scenario.cameras))
             for index in range(scenario.episodes):
                 plan = plan_episode(scenario, index, scenario_path.parent)
                 record = run_episode(session, plan, scenario.seed, out_dir, images, labels,
-                                     tally.frame)
+                                     meshes, tally.frame)
                 writer.add(record)
                 tally.episode()
         except BaseException:

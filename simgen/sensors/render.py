@@ -24,11 +24,13 @@ class RenderedFrame:
 
 
 def depth_buffer_to_metres(buffer: np.ndarray, near: float, far: float) -> np.ndarray:
-    """Invert the perspective depth buffer (in [0, 1]) to z-depth in metres; far plane -> 0."""
-    buffer = buffer.astype(np.float64)
-    z = far * near / (far - (far - near) * buffer)
-    z[buffer >= 1.0] = 0.0
-    return z.astype(np.float32)
+    """Invert the perspective depth buffer (in [0, 1]) to z-depth in metres (1 -> far).
+
+    Whether a pixel hit anything is the segmentation's call, not the buffer's: EGL's
+    buffer reaches exactly 1.0 for surfaces within millimetres of the far plane.
+    """
+    buffer = np.minimum(buffer.astype(np.float64), 1.0)
+    return (far * near / (far - (far - near) * buffer)).astype(np.float32)
 
 
 def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.ndarray,
@@ -47,7 +49,7 @@ def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.
     depth = np.asarray(depth, dtype=np.float32).reshape(view.height, view.width)
     seg = np.asarray(seg, dtype=np.int64).reshape(view.height, view.width)
     depth_m = depth_buffer_to_metres(depth, view.near_m, view.far_m)
-    depth_m[seg < 0] = 0.0  # no body hit (TinyRenderer leaves the buffer just below 1 there)
+    depth_m[seg < 0] = 0.0  # no body hit: the only "no surface" (0) the depth images hold
     # Segmentation holds the body uid (-1 for none); shift by one to index the lookup table.
     seg = np.clip(seg + 1, 0, len(uid_to_instance) - 1)
     return RenderedFrame(

@@ -687,3 +687,46 @@ def _read_stl(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     corners = np.frombuffer(data, dtype=record, count=count, offset=84)["corners"]
     vertices = corners.reshape(-1, 3).astype(np.float64)
     return vertices, np.arange(len(vertices), dtype=np.int64).reshape(-1, 3)
+
+
+class MeshLibrary:
+    """``BodyMesh``es read in a private PyBullet connection, cached by file and scale.
+
+    With the EGL renderer plugin loaded, ``getVisualShapeData`` of the second and later
+    body loaded from a mesh file reports no geometry (type 0, zero sizes), so meshes are
+    never read from the rendering client: each (URDF, scale) is loaded once into a plain
+    DIRECT client of this library and read there. A mesh is in link frames, so it serves
+    every body of that file and scale in any client (the link order is the file's).
+    """
+
+    def __init__(self) -> None:
+        self._client = -1
+        self._meshes: dict[tuple[str, float, bool], BodyMesh] = {}
+
+    def mesh(self, urdf_path: str, scale: float, fixed_base: bool) -> BodyMesh:
+        """The mesh of a body loaded from ``urdf_path`` at ``globalScaling`` ``scale``.
+
+        ``fixed_base`` must match how the body was loaded: PyBullet reports a fixed base's
+        frame differently from a free one's.
+        """
+        key = (str(urdf_path), float(scale), bool(fixed_base))
+        if key not in self._meshes:
+            if self._client < 0:
+                self._client = p.connect(p.DIRECT)
+            uid = p.loadURDF(str(urdf_path), useFixedBase=fixed_base, globalScaling=scale,
+                             flags=p.URDF_USE_INERTIA_FROM_FILE, physicsClientId=self._client)
+            self._meshes[key] = BodyMesh.from_body(self._client, uid)
+            p.removeBody(uid, physicsClientId=self._client)
+        return self._meshes[key]
+
+    def close(self) -> None:
+        """Disconnect the private client (idempotent)."""
+        if self._client >= 0:
+            p.disconnect(physicsClientId=self._client)
+            self._client = -1
+
+    def __enter__(self) -> MeshLibrary:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -332,6 +332,15 @@ def _apply_physics(client: int, plan: EpisodePlan, instances) -> None:
                                  physicsClientId=client)
 
 
+def body_source(body: BodyPlan) -> tuple[Path, float, bool]:
+    """The URDF a body is loaded from, its ``globalScaling`` and whether its base is fixed."""
+    entry = ASSETS.get(body.asset)  # None for a scenario's own .urdf
+    path = entry.file() if entry is not None else Path(body.asset_file or body.asset)
+    kind = entry.kind if entry is not None else "object"
+    scale = (entry.base_scale if entry is not None else 1.0) * body.scale
+    return path, scale, kind in FIXED_BASE_KINDS or body.behaviour in FIXED_BASE_BEHAVIOURS
+
+
 def load_body(client: int, body: BodyPlan) -> int:
     """Load one planned body, scaled, coloured and placed with its bottom at ``position_m`` z.
 
@@ -339,10 +348,8 @@ def load_body(client: int, body: BodyPlan) -> int:
     axis-aligned bounding box in x/y and its lowest point in z.
     """
     entry = ASSETS.get(body.asset)  # None for a scenario's own .urdf
-    path = entry.file() if entry is not None else Path(body.asset_file or body.asset)
     kind = entry.kind if entry is not None else "object"
-    scale = (entry.base_scale if entry is not None else 1.0) * body.scale
-    fixed = kind in FIXED_BASE_KINDS or body.behaviour in FIXED_BASE_BEHAVIOURS
+    path, scale, fixed = body_source(body)
     roll, pitch = (math.radians(a) for a in body.roll_pitch_deg)
     yaw = p.getQuaternionFromEuler((roll, pitch, math.radians(body.yaw_deg)))
     base_rpy = entry.base_rpy_deg if entry is not None else (0.0, 0.0, 0.0)
