@@ -66,6 +66,8 @@ def run(
     renderer: Annotated[str | None, typer.Option(help="auto, egl or tiny (overrides the "
                                                       "scenario).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset in --out.")] = False,
+    check: Annotated[bool, typer.Option(help="Check the finished dataset (as simgen check).")
+                     ] = False,
     set_: SetOption = None,
 ) -> None:
     """Validate SCENARIO, then generate its dataset into --out."""
@@ -103,6 +105,42 @@ def run(
     for stat in summary.constraints:
         out.print(f"require[{stat['index']}] {escape(stat['constraint'])}: rejected "
                   f"{stat['rejected']} of {stat['draws']} draws ({stat['rejection_rate']:.0%})")
+    if check:
+        _check(out_dir)
+
+
+@app.command(name="check")
+def check_command(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory.")],
+) -> None:
+    """Check a dataset: files, counts, boxes against masks, classes, depth; exit 2 on problems."""
+    if not dataset.is_dir():
+        _fail(SimgenError(f"{dataset}: not a directory"))
+    _check(dataset)
+
+
+def _check(dataset: Path) -> None:
+    """Run the dataset checker with a progress bar; print its problems and summary."""
+    from simgen.writers.check import check_dataset
+
+    with Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("check", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = check_dataset(dataset, progress)
+    for line in report.problems:
+        out.print(escape(line), soft_wrap=True)
+    s = report.summary
+    n = len(report.problems)
+    verdict = "[green]ok[/green]" if report.ok else f"[red]{n} problem{'s' if n > 1 else ''}[/red]"
+    out.print(f"{verdict}: {dataset}: {s.get('episodes', 0)} episodes, {s.get('frames', 0)} "
+              f"frames, {s.get('labels', 0)} labels, {s.get('images_decoded', 0)} images "
+              f"checked in {s.get('seconds', 0.0):.1f} s")
+    if not report.ok:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -3,8 +3,8 @@
 ``check_dataset`` reads a dataset directory the way a user of it would and reports every
 way it disagrees with the format described in the README ("The dataset"): one line per
 problem, naming the file (and row, annotation or pixel) and what is wrong. It decodes
-every image once, on a thread pool (OpenCV's PNG decoder and numpy's reductions release
-the GIL), and checks the labels against the instance masks they were computed from.
+every image once, on a thread pool (OpenCV's PNG decoder, most of the time, releases the
+GIL), and checks the labels against the instance masks they were computed from.
 
 What is exact in the data is checked exactly: boxes are the tight pixel bounds of their
 instance's pixels, areas are pixel counts, depth is 0 exactly where the instance mask is
@@ -43,13 +43,29 @@ STATUSES = ("labeled", "below_rule", "hidden")
 #: Every table of the format and the columns the README promises in it.
 TABLE_COLUMNS: dict[str, list[str]] = {
     "episodes.parquet": ["episode", "seed", "edge_cases", "importance_weight"],
-    "objects.parquet": ["episode", "instance_id", "name", "class", "labeled", "category_id"],
+    "objects.parquet": ["episode", "instance_id", "name", "class", "labeled", "category_id",
+                        "group", "asset", "behaviour", "scale", "colour_rgba",
+                        "initial_position_m", "initial_yaw_deg"],
     "frames.parquet": ["episode", "frame", "time_s", "camera", "image_id", "rgb_path",
-                       "depth_path", "instance_path", "width", "height", "fx", "fy", "cx",
-                       "cy", "K", "cam_to_world", "num_boxes"],
+                       "depth_path", "instance_path", "semantic_path", "width", "height", "fx",
+                       "fy", "cx", "cy", "K", "cam_to_world", "num_boxes"],
     "frame_objects.parquet": list(FRAME_OBJECT_COLUMNS),
     "boxes.parquet": [c for c in FRAME_OBJECT_COLUMNS if c != "status"],
     "trajectories.parquet": list(TRAJ_SCHEMA.names),
+}
+#: The columns the checks below read (a table without one of them is not checked further).
+_LABEL_CHECKED = ["episode", "frame", "camera", "image_id", "instance_id", "name", "class",
+                  "x", "y", "w", "h", "visible_px", "full_x", "full_y", "full_w", "full_h",
+                  "truncation"]
+CHECKED_COLUMNS: dict[str, list[str]] = {
+    "episodes.parquet": ["episode", "seed"],
+    "objects.parquet": ["episode", "instance_id", "name", "class", "labeled", "category_id"],
+    "frames.parquet": ["episode", "frame", "camera", "image_id", "rgb_path", "depth_path",
+                       "instance_path", "width", "height", "fx", "fy", "cx", "cy", "K",
+                       "cam_to_world", "num_boxes"],
+    "frame_objects.parquet": _LABEL_CHECKED + ["status"],
+    "boxes.parquet": _LABEL_CHECKED,
+    "trajectories.parquet": ["episode", "step", "actor", "class", "instance_id"],
 }
 #: Columns that must hold numbers (so that the checks below can compare them).
 NUMERIC_COLUMNS: dict[str, list[str]] = {
@@ -63,7 +79,11 @@ NUMERIC_COLUMNS: dict[str, list[str]] = {
                       "visible_px", "full_x", "full_y", "full_w", "full_h", "truncation"],
     "trajectories.parquet": ["episode", "step", "instance_id"],
 }
-#: Tolerance for the full-extent box (floats clipped to the image) and truncation.
+#: How far visible_px may exceed unoccluded_px: edge pixels the renderers and the
+#: silhouette rasterizer disagree on (1 px at most in the shipped scenarios' good rows).
+UNOCCLUDED_EDGE_PX = 2
+UNOCCLUDED_EDGE_SHARE = 0.02
+#: Tolerance of the full-extent box (floats, clipped to the image) against the image edges.
 FULL_BOX_TOL_PX = 1e-6
 
 
@@ -185,6 +205,9 @@ class FrameResult:
 def _decode_png(root: Path, rel: str, spec: ImageSpec | None, width: int, height: int,
                 problems: list[str]) -> np.ndarray | None:
     """Read and decode one PNG, checking its layout; None (with a problem) when unusable."""
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        problems.append(f"{rel}: not a path inside the dataset folder")
+        return None
     try:
         data = (root / rel).read_bytes()
     except FileNotFoundError:
@@ -206,9 +229,9 @@ def _decode_png(root: Path, rel: str, spec: ImageSpec | None, width: int, height
     if spec is None:
         return image
     want_shape = (height, width, spec.channels) if spec.channels else (height, width)
-    layout = f"{'x'.join(map(str, image.shape))} {image.dtype}"
-    want = f"{'x'.join(map(str, want_shape))} {np.dtype(spec.dtype)}"
     if image.shape != want_shape or image.dtype != spec.dtype:
+        layout = f"{'x'.join(map(str, image.shape))} {image.dtype}"
+        want = f"{'x'.join(map(str, want_shape))} {np.dtype(spec.dtype)}"
         problems.append(f"{rel}: decodes to {layout}, expected {want} (HxW"
                         f"{'xC' if spec.channels else ''} from frames.parquet)")
         return None
@@ -222,9 +245,10 @@ def _instance_stats(instance: np.ndarray, wanted: np.ndarray):
     wanted = wanted[counts[wanted] > 0]
     boxes: dict[int, tuple[int, int, int, int]] = {}
     if len(wanted):
-        slot = np.full(len(counts), -1, dtype=np.int64)
+        # Compact slots (np.take on a small table releases the GIL, unlike bincount).
+        slot = np.full(len(counts), -1, dtype=np.int32)
         slot[wanted] = np.arange(len(wanted))
-        which = slot[instance]
+        which = np.take(slot, instance)
         rr, cc = np.nonzero(which >= 0)
         k = which[rr, cc]
         rows = np.zeros((len(wanted), instance.shape[0]), dtype=bool)
@@ -261,7 +285,7 @@ def _check_frame(root: Path, task: FrameTask) -> FrameResult:
         return out
     instance_rel = task.files["instance"]
     objects = task.objects
-    wanted = {ref.instance_id for ref in task.refs}
+    wanted = {ref.instance_id for ref in task.refs if ref.instance_id >= 0}
     if objects is not None:
         wanted |= objects.labeled_ids
     counts, boxes = _instance_stats(instance, np.array(sorted(wanted), dtype=np.int64))
@@ -279,7 +303,7 @@ def _check_frame(root: Path, task: FrameTask) -> FrameResult:
                         f"{instance_rel}: labeled instance {i} ({objects.names[i]}) has "
                         f"{counts[i]} pixels but no frame_objects.parquet row")
     for ref in task.refs:
-        n = int(counts[ref.instance_id]) if ref.instance_id < len(counts) else 0
+        n = int(counts[ref.instance_id]) if 0 <= ref.instance_id < len(counts) else 0
         if n != ref.pixels:
             out.problems.append(f"{ref.where}: {ref.pixels_name} {ref.pixels} but instance "
                                 f"{ref.instance_id} has {n} pixels in {instance_rel}")
@@ -300,7 +324,7 @@ def _check_frame(root: Path, task: FrameTask) -> FrameResult:
     if semantic is not None and objects is not None and objects.semantic_lut is not None:
         lut = objects.semantic_lut
         ids = np.minimum(instance, len(lut) - 1)  # unknown ids are reported above
-        expected = lut[ids]
+        expected = np.take(lut, ids)
         wrong = semantic != expected
         if wrong.any():
             x, y = _first_at(wrong)
@@ -415,6 +439,7 @@ class _DatasetCheck:
         self.coco_annotations: pd.DataFrame | None = None
         self.coco_categories: dict[int, str] | None = None
         self._records: dict[str, list[dict[str, Any]]] = {}
+        self._limits: dict[tuple[int, str], tuple] = {}
 
     def problem(self, line: str) -> None:
         self.problems.append(line)
@@ -492,6 +517,11 @@ class _DatasetCheck:
             ok = False
         if not ok:
             return
+        semantic = manifest.get("semantic_classes", classes)
+        if not isinstance(semantic, list) or len(set(map(str, semantic))) != len(semantic) \
+                or semantic[:len(classes)] != classes:
+            self.problem(f"{MANIFEST}: semantic_classes {semantic} do not start with the "
+                         f"classes {classes} (their ids must be the COCO category ids)")
         self.manifest = manifest
         self.classes = list(classes)
         self.cameras = {c["name"]: k for k, c in enumerate(cameras)}
@@ -514,6 +544,7 @@ class _DatasetCheck:
             lacking = [c for c in columns if c not in df.columns]
             if lacking:
                 self.problem(f"{name}: missing columns {', '.join(lacking)}")
+            if any(c not in df.columns for c in CHECKED_COLUMNS[name]):
                 continue
             wrong = [c for c in NUMERIC_COLUMNS[name]
                      if not pd.api.types.is_numeric_dtype(df[c]) and not df[c].isna().all()]
@@ -574,11 +605,12 @@ class _DatasetCheck:
                                 "iscrowd": ann.get("iscrowd", 0),
                                 "category_id": ann["category_id"],
                                 "instance_id": ann["instance_id"], "area": ann["area"],
-                                "x": bbox[0], "y": bbox[1], "w": bbox[2], "h": bbox[3]})
+                                "x": bbox[0], "y": bbox[1], "w": bbox[2], "h": bbox[3],
+                                "object_name": ann.get("object_name"),
+                                "attributes": ann.get("attributes")})
         self.coco_annotations = pd.DataFrame(
             annotations, columns=["id", "image_id", "iscrowd", "category_id", "instance_id",
-                                  "area",
-                                  "x", "y", "w", "h"])
+                                  "area", "x", "y", "w", "h", "object_name", "attributes"])
 
     # ---- whole-dataset checks
 
@@ -773,6 +805,7 @@ class _DatasetCheck:
             self.problem(f"{_label_where(name, i, records[i])}: image {records[i]['image_id']} "
                          f"instance {records[i]['instance_id']} appears twice")
         has_status = "status" in df.columns
+        fired = self._fired_edge_cases()
         for i, row in enumerate(records):
             where = _label_where(name, i, row)
             status = row["status"] if has_status else "labeled"
@@ -801,6 +834,7 @@ class _DatasetCheck:
                                  f"{body['name']} is {body['class']!r}")
             if self.classes is not None and row["class"] not in self.classes:
                 self.problem(f"{where}: class {row['class']!r} is not in {MANIFEST} classes")
+            self._check_edge_case_columns(where, row, fired.get(int(row["episode"])), body)
             box = (row["x"], row["y"], row["w"], row["h"])
             px = row["visible_px"]
             if status not in STATUSES:
@@ -814,16 +848,77 @@ class _DatasetCheck:
                 bad = _box_problem(box, int(frame["width"]), int(frame["height"]))
                 if bad:
                     self.problem(f"{where}: {bad}")
-            if self.min_visible_px is not None:
-                rule = self.min_visible_px
-                if status == "labeled" and not px >= rule:
-                    self.problem(f"{where}: labeled with visible_px {_num(px)} < "
-                                 f"labels.min_visible_px {rule}")
-                if status == "below_rule" and not 0 < px < rule:
-                    self.problem(f"{where}: below_rule with visible_px {_num(px)} (must be "
-                                 f"1..{rule - 1})")
+            self._check_visibility(where, row, status, objects)
             if frame is not None:
                 self._check_full_box(where, row, int(frame["width"]), int(frame["height"]))
+
+    def _check_visibility(self, where: str, row: dict[str, Any], status: str,
+                          objects: dict[tuple[int, int], dict[str, Any]] | None) -> None:
+        """The labelling rule decides the status; the visible fraction and occluders agree
+        with the pixel counts and objects.parquet (when the table has those columns)."""
+        px = row["visible_px"]
+        fraction = row.get("visible_fraction")
+        if fraction is not None and "unoccluded_px" in row:
+            whole = row["unoccluded_px"]
+            # Renderer and rasterizer may differ by an edge pixel: the fraction is capped at
+            # 1, and a body seen although its own geometry covers no pixel counts as 1.
+            expected = (min(px / whole, 1.0) if whole > 0 else (1.0 if px > 0 else 0.0)) \
+                if whole >= 0 and px >= 0 else math.nan
+            if not abs(fraction - expected) <= 1e-9:
+                self.problem(f"{where}: visible_fraction {fraction} is not visible_px / "
+                             f"unoccluded_px = {_num(px)} / {_num(whole)} (capped at 1)")
+            # Visible pixels are a subset of the body's unoccluded pixels, up to the edge
+            # pixels on which the renderer and the rasterizer may disagree.
+            if px > whole + UNOCCLUDED_EDGE_PX + UNOCCLUDED_EDGE_SHARE * px:
+                self.problem(f"{where}: visible_px {_num(px)} exceeds unoccluded_px "
+                             f"{_num(whole)} by more than edge pixels (the body's silhouette "
+                             "misses pixels it covers)")
+        occluders = row.get("occluders")
+        if occluders is not None and objects is not None:
+            episode, own = int(row["episode"]), int(row["instance_id"])
+            strange = [int(j) for j in occluders if int(j) == own or (episode, int(j))
+                       not in objects]
+            if strange:
+                self.problem(f"{where}: occluders {_fmt_ids(strange)} are not other bodies "
+                             f"of episode {episode} in objects.parquet")
+        if self.min_visible_px is None or status == "hidden":
+            return
+        min_px = self.min_visible_px
+        min_fraction = self.manifest["scenario"]["labels"].get("min_visible_fraction")
+        use_fraction = fraction is not None and isinstance(min_fraction, int | float)
+        passes = px >= min_px and (not use_fraction or fraction >= min_fraction)
+        rule = f"labels.min_visible_px {min_px}" + (
+            f", labels.min_visible_fraction {min_fraction}" if use_fraction else "")
+        shown = f"visible_px {_num(px)}" + (f", visible_fraction {fraction:.4g}"
+                                            if use_fraction else "")
+        if status == "labeled" and not passes:
+            self.problem(f"{where}: labeled with {shown}, below the rule ({rule})")
+        if status == "below_rule" and (passes or not px >= 1):
+            self.problem(f"{where}: below_rule with {shown} ({rule}; below_rule rows have "
+                         "visible pixels and fail the rule)")
+
+    def _fired_edge_cases(self) -> dict[int, str]:
+        """episodes.parquet's ``edge_cases`` by episode (empty without the table)."""
+        episodes = self.tables.get("episodes.parquet")
+        if episodes is None or "edge_cases" not in episodes.columns:
+            return {}
+        return {int(e): (f if isinstance(f, str) else "") for e, f in
+                zip(episodes["episode"].tolist(), episodes["edge_cases"].tolist(), strict=True)}
+
+    def _check_edge_case_columns(self, where: str, row: dict[str, Any], fired: str | None,
+                                 body: dict[str, Any] | None) -> None:
+        """``edge_cases`` repeats the episode's; ``added_by`` is the group of an added body."""
+        if fired is None:
+            return
+        if "edge_cases" in row and row["edge_cases"] != fired:
+            self.problem(f"{where}: edge_cases {row['edge_cases']!r} but episodes.parquet has "
+                         f"{fired!r} for episode {row['episode']}")
+        if "added_by" in row and body is not None and "group" in body:
+            names = fired.split(",") if fired else []
+            expected = body["group"] if body["group"] in names else ""
+            if row["added_by"] != expected:
+                self.problem(f"{where}: added_by {row['added_by']!r}, expected {expected!r} "
+                             f"(group {body['group']!r}; edge cases fired: {fired or 'none'})")
 
     def _check_full_box(self, where: str, row: dict[str, Any], width: int,
                         height: int) -> None:
@@ -963,6 +1058,16 @@ class _DatasetCheck:
             if not _same(float(ann["area"]), float(row["visible_px"])):
                 self.problem(f"{where}: area {_num(ann['area'])} but boxes.parquet row {i} has "
                              f"visible_px {_num(row['visible_px'])}")
+            if ann["object_name"] is not None and ann["object_name"] != row["name"]:
+                self.problem(f"{where}: object_name {ann['object_name']!r} but boxes.parquet "
+                             f"row {i} has name {row['name']!r}")
+            attributes = ann["attributes"] if isinstance(ann["attributes"], dict) else {}
+            differ = [k for k, v in attributes.items() if k in row and not _same(v, row[k])]
+            if differ:
+                shown = ", ".join(f"{k} {_num(attributes[k])} vs {_num(row[k])}"
+                                  for k in differ[:4])
+                self.problem(f"{where}: attributes differ from boxes.parquet row {i}: {shown}"
+                             + (f" ({len(differ)} attributes)" if len(differ) > 4 else ""))
             body = objects.get((int(row["episode"]), key[1])) if objects is not None else None
             cls = body["class"] if body is not None else row["class"]
             if ann["category_id"] in categories and category.get(cls) != ann["category_id"]:
@@ -1012,7 +1117,16 @@ class _DatasetCheck:
     # ---- images
 
     def _depth_limits(self, episode: int, camera: str):
-        """``(far_m, far_mm, near_m, near_mm)`` of a camera in an episode (None: unknown)."""
+        """``(far_m, far_mm, near_m, near_mm)`` of a camera in an episode (None: unknown).
+
+        A plane drawn from a distribution is the episode's value in episodes.parquet
+        (column ``cameras[k].far_m``); a fixed one is the manifest's resolved scenario's.
+        """
+        if (episode, camera) not in self._limits:
+            self._limits[episode, camera] = self._find_depth_limits(episode, camera)
+        return self._limits[episode, camera]
+
+    def _find_depth_limits(self, episode: int, camera: str):
         if self.manifest is None or camera not in self.cameras:
             return None, None, None, None
         k = self.cameras[camera]
@@ -1025,7 +1139,12 @@ class _DatasetCheck:
             if episodes is not None and column in episodes.columns:
                 rows = episodes.loc[episodes["episode"] == episode, column]
                 value = float(rows.iloc[0]) if len(rows) else None
-            values.append(float(value) if isinstance(value, int | float) else None)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                self.problem(f"{MANIFEST}: scenario.cameras[{k}].{key} is {value!r} and "
+                             f"episodes.parquet has no {column} for episode {episode}: "
+                             f"its depth is not checked against that plane")
+                value = None
+            values.append(None if value is None else float(value))
         far_m, near_m = values
         # Depth is rounded to whole millimetres (and saturates at 65535), so a surface just
         # inside the far plane may round to it, never past it.
