@@ -257,3 +257,28 @@ def test_labels_carry_the_episode_edge_cases_and_who_added_the_body(small_datase
         assert row.edge_cases == episodes.loc[row.episode, "edge_cases"]
         g = group[(row.episode, row.name)]
         assert row.added_by == (g if g in EDGE_CASES else "")
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_coco_segmentation_is_each_labels_mask(small_dataset):
+    """annotations/coco.json carries compressed RLE masks that decode (with pycocotools) to
+    exactly the instance's pixels, with area = its pixel count."""
+    from pycocotools import mask as coco_mask
+
+    _, _, _, out = small_dataset
+    coco = json.loads((out / "annotations" / "coco.json").read_text())
+    images = {im["id"]: im for im in coco["images"]}
+    frames = _frames(out).set_index("image_id")
+    masks = {}
+    assert coco["annotations"]
+    for ann in coco["annotations"]:
+        row = frames.loc[ann["image_id"]]
+        if ann["image_id"] not in masks:
+            masks[ann["image_id"]] = cv2.imread(str(out / row.instance_path),
+                                                cv2.IMREAD_UNCHANGED)
+        rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
+        decoded = coco_mask.decode(rle).astype(bool)
+        assert rle["size"] == [images[ann["image_id"]]["height"],
+                               images[ann["image_id"]]["width"]]
+        assert np.array_equal(decoded, masks[ann["image_id"]] == ann["instance_id"])
+        assert int(coco_mask.area(rle)) == ann["area"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from simgen.world.disturbances import Disturbances
 from simgen.world.engine import PhysicsSession
 from simgen.world.lights import EpisodeLights
 from simgen.writers.images import ImageWriter
+from simgen.writers.rle import instance_rles
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class FrameRecord:
     cam_to_world: np.ndarray
     boxes: list[VisibleBox]  # the labels: objects that pass the labelling rule
     objects: list[ObjectLabel] = field(default_factory=list)  # every labeled body in view
+    #: COCO RLE masks of the labels by instance id, computed on the writer threads.
+    segmentation: Future | None = None
     conditions: dict[str, Any] = field(default_factory=dict)  # effect values of this frame
     visibility: dict[int, ObjectVisibility] = field(default_factory=dict)  # by instance id
 
@@ -174,6 +178,8 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                 objects = object_labels(shot.instance, poses, sizes, view.K, view.cam_to_world,
                                         view.near_m, labels.rule, unoccluded)
                 boxes = [o.visible for o in objects if o.status == "labeled"]
+                segmentation = images.compute(instance_rles, shot.instance,
+                                              [b.instance_id for b in boxes])
                 files = {}
                 for modality, array in (("rgb", result.rgb), ("depth", shot.depth_m),
                                         ("instance", shot.instance),
@@ -185,6 +191,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                     frame=frame, time_s=t, camera=cam.name, files=files,
                     width=view.width, height=view.height, K=view.K,
                     cam_to_world=view.cam_to_world, boxes=boxes, objects=objects,
+                    segmentation=segmentation,
                     conditions=dict(result.values),
                     visibility=object_visibility(
                         shot.instance, [b.instance_id for b in boxes], shot.depth_m, view.K,

@@ -138,6 +138,7 @@ class DatasetWriter:
                                  "width": fr.width, "height": fr.height,
                                  "episode": plan.index, "frame": fr.frame, "camera": fr.camera,
                                  "time_s": fr.time_s})
+            masks = fr.segmentation.result() if fr.segmentation is not None else None
             for obj in fr.objects:
                 inst = rec.world.instances[obj.instance_id - 1]
                 row = {"episode": plan.index, "frame": fr.frame, "camera": fr.camera,
@@ -151,7 +152,9 @@ class DatasetWriter:
                 self._annotations.append({
                     "id": len(self._annotations) + 1, "image_id": image_id,
                     "category_id": self.category_id[inst.cls], "bbox": obj.visible.xywh,
-                    "area": obj.visible.pixels, "iscrowd": 0, "instance_id": obj.instance_id,
+                    "area": obj.visible.pixels, "iscrowd": 0,
+                    "segmentation": masks[obj.instance_id] if masks else None,
+                    "instance_id": obj.instance_id,
                     "object_name": inst.name, "attributes": attributes})
             self.n_labels += len(fr.boxes)
         self.n_frames += len(rec.frames)

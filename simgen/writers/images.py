@@ -87,6 +87,11 @@ class ImageWriter:
             self._pending.popleft().result()
         self._pending.append(self._pool.submit(_write_png, path, encoded))
 
+    def compute(self, fn, *args) -> Future:
+        """Run ``fn(*args)`` on the writer threads (work that can overlap the simulation);
+        the result comes from the returned future."""
+        return self._pool.submit(fn, *args)
+
     def drain(self) -> None:
         """Wait until every queued image is on disk (re-raising any write error)."""
         while self._pending:
