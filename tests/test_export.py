@@ -605,3 +605,19 @@ def test_exports_written_during_generation_equal_simgen_export(tmp_path, exports
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines() == [
         "error: unknown export format 'yolk' (did you mean 'yolo'?) (one of: coco, yolo, kitti)"]
+
+
+def test_generated_coco_file_scores_ap_1_against_itself(dataset):
+    """The annotations/coco.json written during generation (boxes and RLE masks) loads and
+    COCOeval of its ground truth against itself gives AP = 1 for boxes and masks."""
+    gt = _quiet(COCO, str(dataset / "annotations" / "coco.json"))
+    assert gt.anns
+    for iou_type in ("bbox", "segm"):
+        detections = [{"image_id": a["image_id"], "category_id": a["category_id"],
+                       "bbox": a["bbox"], "segmentation": a["segmentation"], "score": 1.0}
+                      for a in gt.anns.values()]
+        ev = COCOeval(gt, _quiet(gt.loadRes, detections), iou_type)
+        _quiet(ev.evaluate)
+        _quiet(ev.accumulate)
+        _quiet(ev.summarize)
+        assert ev.stats[0] == pytest.approx(1.0), iou_type
