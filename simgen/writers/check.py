@@ -39,6 +39,8 @@ from simgen.writers.images import DEPTH_SCALE_MM_PER_M
 ProgressCallback = Callable[[int, int], None]
 
 COCO_FILE = "annotations/coco.json"
+#: What ``_read_json`` returns for a file that is missing or does not parse.
+UNREADABLE = object()
 STATUSES = ("labeled", "below_rule", "hidden")
 #: Every table of the format and the columns the README promises in it.
 TABLE_COLUMNS: dict[str, list[str]] = {
@@ -465,18 +467,25 @@ class _DatasetCheck:
 
     # ---- loading
 
+    def _read_json(self, rel: str, when_missing: str) -> Any:
+        """The parsed JSON file ``rel``, or ``UNREADABLE`` after reporting why it cannot be
+        read."""
+        path = self.root / rel
+        if not path.is_file():
+            self.problem(f"{rel}: {when_missing}")
+            return UNREADABLE
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            self.problem(f"{rel}: does not parse: {exc}")
+            return UNREADABLE
+
     def load_manifest(self) -> None:
         if (self.root / INCOMPLETE_MARKER).exists():
             self.problem(f"{INCOMPLETE_MARKER}: present: generation did not finish "
                          "(interrupted or failed run)")
-        path = self.root / MANIFEST
-        if not path.is_file():
-            self.problem(f"{MANIFEST}: missing (not a finished simgen dataset)")
-            return
-        try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self.problem(f"{MANIFEST}: does not parse: {exc}")
+        manifest = self._read_json(MANIFEST, "missing (not a finished simgen dataset)")
+        if manifest is UNREADABLE:
             return
         if not isinstance(manifest, dict):
             self.problem(f"{MANIFEST}: not a JSON object")
@@ -554,14 +563,8 @@ class _DatasetCheck:
             self.tables[name] = df.reset_index(drop=True)
 
     def load_coco(self) -> None:
-        path = self.root / COCO_FILE
-        if not path.is_file():
-            self.problem(f"{COCO_FILE}: missing")
-            return
-        try:
-            coco = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            self.problem(f"{COCO_FILE}: does not parse: {exc}")
+        coco = self._read_json(COCO_FILE, "missing")
+        if coco is UNREADABLE:
             return
         if not isinstance(coco, dict) or not all(isinstance(coco.get(k), list)
                                                  for k in ("images", "annotations",
