@@ -173,11 +173,3 @@ def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
     """Hermite step from 0 at ``edge0`` to 1 at ``edge1`` (float32)."""
     t = np.clip((x - np.float32(edge0)) * np.float32(1.0 / (edge1 - edge0)), 0, 1)
     return (t * t * (3 - 2 * t)).astype(np.float32, copy=False)
-
-
-def project_camera_point(K: np.ndarray, point_cam: np.ndarray) -> tuple[float, float] | None:
-    """Pixel (u, v) of a camera-frame point, or None if it is not in front of the camera."""
-    x, y, z = (float(c) for c in point_cam)
-    if z <= 1e-6:
-        return None
-    return (float(K[0, 0] * x / z + K[0, 1] * y / z + K[0, 2]), float(K[1, 1] * y / z + K[1, 2]))
