@@ -247,7 +247,7 @@ def test_semantic_mask_is_the_class_of_each_instance_pixel(small_dataset):
 
 
 def test_labels_carry_the_episode_edge_cases_and_who_added_the_body(small_dataset):
-    _, _, _, out = small_dataset
+    _, scenario, _, out = small_dataset
     labels = pd.read_parquet(out / "frame_objects.parquet")
     episodes = pd.read_parquet(out / "episodes.parquet").set_index("episode")
     objects = pd.read_parquet(out / "objects.parquet")
@@ -257,6 +257,9 @@ def test_labels_carry_the_episode_edge_cases_and_who_added_the_body(small_datase
         assert row.edge_cases == episodes.loc[row.episode, "edge_cases"]
         g = group[(row.episode, row.name)]
         assert row.added_by == (g if g in EDGE_CASES else "")
+    if any(settings is not None for _, settings in scenario.edge_cases):
+        # The shipped edge-case scenarios' first episode fires cases whose bodies are seen.
+        assert (labels["added_by"] != "").any()
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
