@@ -78,3 +78,12 @@ def rotation_to_quaternion(rotation: np.ndarray) -> tuple[float, float, float, f
     if q[3] < 0:
         q = -q
     return tuple(float(v) for v in q)
+
+
+def pinhole_intrinsics(width: int, height: int, fov_deg: float,
+                       shift_px: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """K for a vertical field of view and square pixels, integer pixel coordinates at pixel
+    centres; ``shift_px`` moves the principal point (a renderer's sampling offset)."""
+    f = (height / 2) / math.tan(math.radians(fov_deg) / 2)
+    du, dv = shift_px
+    return np.array([[f, 0, width / 2 - 0.5 + du], [0, f, height / 2 - 0.5 + dv], [0, 0, 1]])

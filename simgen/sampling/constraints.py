@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgen.catalog import asset_size_m
-from simgen.geometry import camera_rotation
+from simgen.geometry import camera_rotation, pinhole_intrinsics
 from simgen.sampling.scene import BodyPlan, CameraPlan
 
 #: Size assumed for a body whose asset is not in the catalog (a scenario's own URDF).
@@ -71,8 +71,7 @@ def camera_pose(cam: CameraPlan, boxes: dict[str, BodyBox]) -> CameraPose:
     eye = origin + rot @ np.asarray(cam.position_m)
     target = None if cam.look_at_m is None else origin + rot @ np.asarray(cam.look_at_m)
     r_wc = camera_rotation(rot, eye, target, cam.rpy_deg, cam.rotation_offset_deg)
-    f = (cam.height / 2) / math.tan(math.radians(cam.fov_deg) / 2)
-    K = np.array([[f, 0, cam.width / 2 - 0.5], [0, f, cam.height / 2 - 0.5], [0, 0, 1]])
+    K = pinhole_intrinsics(cam.width, cam.height, cam.fov_deg)
     return CameraPose(eye, r_wc, K, cam.width, cam.height, cam.near_m)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simgen.geometry import axis_rotation, camera_rotation
+from simgen.geometry import axis_rotation, camera_rotation, pinhole_intrinsics
 from simgen.sampling.scene import CameraPlan
 from simgen.world.bullet import p
 
@@ -44,9 +44,7 @@ PRINCIPAL_POINT_SHIFT_PX: dict[str, tuple[float, float]] = {"egl": (0.0, 0.0),
 
 def intrinsics(width: int, height: int, fov_deg: float, renderer: str = "egl") -> np.ndarray:
     """Pinhole K for a vertical field of view, square pixels and the renderer's sampling."""
-    f = (height / 2) / math.tan(math.radians(fov_deg) / 2)
-    du, dv = PRINCIPAL_POINT_SHIFT_PX[renderer]
-    return np.array([[f, 0, width / 2 - 0.5 + du], [0, f, height / 2 - 0.5 + dv], [0, 0, 1]])
+    return pinhole_intrinsics(width, height, fov_deg, PRINCIPAL_POINT_SHIFT_PX[renderer])
 
 
 def projection_gl(width: int, height: int, fov_deg: float, near: float, far: float):
