@@ -65,13 +65,30 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Root seed (overrides the scenario).")] = None,
     renderer: Annotated[str | None, typer.Option(help="auto, egl or tiny (overrides the "
                                                       "scenario).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes (default: one per core; 0: in this process). With "
+             "--executor ray: Ray actors (default: one per CPU of the cluster).")] = None,
+    executor: Annotated[str, typer.Option(
+        help="local (worker processes on this machine) or ray (the simgen[ray] extra).")
+                        ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="Address of a running Ray cluster (default: start a local Ray instance).")
+                           ] = None,
+    resume: Annotated[bool, typer.Option(
+        help="Continue an interrupted run in --out (same scenario and options).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing dataset in --out.")] = False,
+    retries: Annotated[int, typer.Option(
+        help="Further attempts at an episode whose worker crashed or raised.")] = 2,
     check: Annotated[bool, typer.Option(help="Check the finished dataset (as simgen check).")
                      ] = False,
     set_: SetOption = None,
 ) -> None:
-    """Validate SCENARIO, then generate its dataset into --out."""
-    from simgen.runner.run import run_scenario
+    """Validate SCENARIO, then generate its dataset into --out.
+
+    Exit status: 0 done, 1 error (the dataset stays resumable), 2 invalid scenario or
+    check problems, 3 some episodes failed every attempt (listed in dataset.json).
+    """
+    from simgen.runner.run import RunProgress, run_scenario
     from simgen.spec import load_scenario
 
     overrides: list[str | tuple[str, str]] = list(set_ or [])
@@ -83,28 +100,55 @@ def run(
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       MofNCompleteColumn(), TextColumn("{task.fields[frames]} frames"),
                       TextColumn("{task.fields[fps]:.1f} frames/s"), TimeRemainingColumn(),
+                      TextColumn("{task.fields[info]}"),
                       console=err, transient=True) as bar:
-            task = bar.add_task("episodes", total=spec.episodes, frames=0, fps=0.0)
+            task = bar.add_task("episodes", total=spec.episodes, frames=0, fps=0.0, info="")
             started = bar.get_time()
 
-            def progress(done: int, frames: int) -> None:
+            def progress(state: RunProgress) -> None:
                 elapsed = max(bar.get_time() - started, 1e-9)
-                bar.update(task, completed=done, frames=frames, fps=frames / elapsed)
+                info = [f"{state.workers} worker{'s' if state.workers > 1 else ''}"]
+                if state.renderer:
+                    info.append(f"renderer {state.renderer}")
+                if state.retries:
+                    info.append(f"{state.retries} retried")
+                if state.failed:
+                    info.append(f"[red]{state.failed} failed[/red]")
+                bar.update(task, completed=state.done + state.failed, frames=state.frames,
+                           fps=state.frames / elapsed, info=", ".join(info))
 
-            summary = run_scenario(spec, scenario, out_dir, overwrite=overwrite,
+            summary = run_scenario(spec, scenario, out_dir, overwrite=overwrite, resume=resume,
+                                   workers=workers, executor=executor,
+                                   ray_address=ray_address, retries=retries,
                                    progress=progress)
     except SimgenError as error:
         _fail(error)
     except KeyboardInterrupt:
-        err.print(f"[red]interrupted[/red]: {out_dir} is incomplete (no dataset.json)")
+        err.print(f"[red]interrupted[/red]: {out_dir} is incomplete; continue it with "
+                  "--resume")
         raise typer.Exit(130) from None
+    resumed = summary.episodes - summary.made
+    extra = f", {resumed} already there" if resumed else ""
     out.print(
-        f"[green]done[/green]: {summary.episodes} episodes, {summary.frames} frames, "
+        f"[green]done[/green]: {summary.episodes} episodes{extra}, {summary.frames} frames, "
         f"{summary.labels} labeled objects in {summary.elapsed_s:.1f} s "
-        f"({summary.frames_per_s:.1f} frames/s, renderer {summary.renderer}) -> {out_dir}")
+        f"({summary.frames_per_s:.1f} frames/s, renderer {summary.renderer}, "
+        f"{summary.workers} {'worker' if summary.workers == 1 else 'workers'} "
+        f"{summary.executor}) -> {out_dir}")
+    if summary.retried:
+        out.print(f"{summary.retried} failed attempt{'s' if summary.retried > 1 else ''} "
+                  "(crashed or raised) tried again")
     for stat in summary.constraints:
         out.print(f"require[{stat['index']}] {escape(stat['constraint'])}: rejected "
                   f"{stat['rejected']} of {stat['draws']} draws ({stat['rejection_rate']:.0%})")
+    if summary.failed:
+        err.print(f"[red]{len(summary.failed)} episode"
+                  f"{'s' if len(summary.failed) > 1 else ''} failed[/red] (listed in "
+                  f"{out_dir}/dataset.json; retry them with --resume):")
+        for f in summary.failed:
+            err.print(f"  episode {f['index']}: {escape(f['error'])} "
+                      f"({f['attempts']} attempt{'s' if f['attempts'] > 1 else ''})")
+        raise typer.Exit(3)
     if check:
         _check(out_dir)
 

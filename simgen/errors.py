@@ -26,3 +26,11 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
     close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def write_error(what: object, exc: OSError) -> SimgenError:
+    """A one-line error for a failed write (disk full, no permission) during a run, which
+    can be continued with ``--resume`` once the cause is fixed."""
+    reason = exc.strerror or str(exc)
+    return SimgenError(f"{what}: cannot write: {reason}; the dataset is incomplete; free "
+                       "space or fix permissions, then run again with --resume")

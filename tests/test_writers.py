@@ -2,67 +2,76 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, SMALL
 
-import simgen.runner.run as run_module
 from simgen.errors import SimgenError
-from simgen.runner.episode import MODALITIES
-from simgen.runner.run import run_scenario
-from simgen.spec import load_scenario
-from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST, prepare_output
+from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
 from simgen.writers.images import ImageWriter, decode_depth_png
+from simgen.writers.parts import PART_FILE
+from simgen.writers.store import DatasetStore
+
+DATA = {"name": "demo", "seed": 7, "episodes": 3}
 
 
-def test_prepare_output_refuses_a_non_empty_folder(tmp_path):
+def test_a_non_empty_folder_is_refused_and_left_untouched(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(SimgenError, match="not empty"):
-        prepare_output(tmp_path, overwrite=False)
-    # --overwrite never deletes a folder that is not a simgen dataset.
     with pytest.raises(SimgenError, match="not a simgen dataset"):
-        prepare_output(tmp_path, overwrite=True)
+        DatasetStore.open(tmp_path, DATA)
+    # Neither --overwrite nor --resume touches a folder that is not a simgen dataset.
+    with pytest.raises(SimgenError, match="not a simgen dataset"):
+        DatasetStore.open(tmp_path, DATA, overwrite=True)
+    with pytest.raises(SimgenError, match="nothing to resume"):
+        DatasetStore.open(tmp_path, DATA, resume=True)
+    assert [x.name for x in tmp_path.iterdir()] == ["notes.txt"]
     assert (tmp_path / "notes.txt").read_text() == "mine"
-    assert not (tmp_path / INCOMPLETE_MARKER).exists()
 
 
-def test_prepare_output_replaces_a_dataset_only_with_overwrite(tmp_path):
+def test_a_dataset_is_replaced_only_with_overwrite(tmp_path):
     out = tmp_path / "ds"
-    prepare_output(out, overwrite=False)
-    assert (out / INCOMPLETE_MARKER).exists()
-    (out / MANIFEST).write_text("{}")
+    DatasetStore.open(out, DATA)
+    assert json.loads((out / INCOMPLETE_MARKER).read_text())["scenario"] == DATA
     (out / "old.png").write_text("x")
-    with pytest.raises(SimgenError, match="--overwrite"):
-        prepare_output(out, overwrite=False)
+    with pytest.raises(SimgenError, match="--resume to continue it, --overwrite"):
+        DatasetStore.open(out, DATA)
     assert (out / "old.png").exists()
-    prepare_output(out, overwrite=True)
+    (out / INCOMPLETE_MARKER).unlink()
+    (out / MANIFEST).write_text("{}")
+    with pytest.raises(SimgenError, match="pass --overwrite"):  # complete: nothing to resume
+        DatasetStore.open(out, DATA)
+    DatasetStore.open(out, DATA, overwrite=True)
     assert sorted(x.name for x in out.iterdir()) == [INCOMPLETE_MARKER]
+    with pytest.raises(SimgenError, match="choose one"):
+        DatasetStore.open(out, DATA, overwrite=True, resume=True)
 
 
-def test_an_interrupted_run_leaves_no_manifest(tmp_path, monkeypatch):
-    """A run that dies after its first episode is marked incomplete and has no dataset.json."""
-    path = ROOT / "scenarios" / "driving_urban.yaml"
-    scenario = load_scenario(path, [*SMALL, "episodes=3", "duration_s=0.4"])
-    real = run_module.run_episode
-    calls = []
+def test_resume_refuses_another_run_and_names_what_differs(tmp_path):
+    DatasetStore.open(tmp_path / "ds", DATA)
+    (tmp_path / "ds" / "episodes").mkdir()
+    with pytest.raises(SimgenError, match="differs in episodes, seed"):
+        DatasetStore.open(tmp_path / "ds", {**DATA, "seed": 8, "episodes": 4}, resume=True)
+    store = DatasetStore.open(tmp_path / "ds", dict(DATA), resume=True)
+    assert store.committed() == set()
 
-    def dying(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise SimgenError("disk full (simulated)")
-        return real(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "run_episode", dying)
-    with pytest.raises(SimgenError, match="disk full"):
-        run_scenario(scenario, path, tmp_path / "out")
-    out = tmp_path / "out"
-    assert (out / INCOMPLETE_MARKER).exists()
-    assert not (out / MANIFEST).exists()
-    assert not list(out.rglob("*.png.tmp"))  # every image written is complete
-    frames = int(round(0.4 * scenario.capture.rate_hz)) + 1
-    # Episode 0's images (every modality), all flushed to disk before the error surfaced.
-    assert len(list(out.rglob("*.png"))) == len(MODALITIES) * frames * len(scenario.cameras)
+def test_commit_is_one_rename_and_resume_drops_partial_episodes(tmp_path):
+    store = DatasetStore.open(tmp_path, DATA)
+    whole = store.staging(0, 0)
+    (whole / "rgb").mkdir()
+    (whole / PART_FILE).write_text("{}")
+    with pytest.raises(SimgenError, match="without its episode.json"):
+        store.commit(1, store.staging(1, 0))  # a folder without its part is never committed
+    partial = store.staging(2, 0)
+    (partial / "rgb").mkdir()
+    store.commit(0, whole)
+    assert not whole.exists() and (tmp_path / "episodes" / "000000" / "rgb").is_dir()
+    assert store.committed() == {0}
+    resumed = DatasetStore.open(tmp_path, DATA, resume=True)
+    assert resumed.committed() == {0}
+    assert sorted(d.name for d in (tmp_path / "episodes").iterdir()) == ["000000"]
 
 
 def test_images_are_written_exactly(tmp_path):
@@ -88,6 +97,6 @@ def test_unwritable_output_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(SimgenError, match="not a directory"):
-        prepare_output(blocker, overwrite=False)
-    with pytest.raises(SimgenError, match="cannot write"):
-        prepare_output(blocker / "sub", overwrite=False)
+        DatasetStore.open(blocker, DATA)
+    with pytest.raises(SimgenError, match="cannot write.*--resume"):
+        DatasetStore.open(blocker / "sub", DATA)

@@ -23,7 +23,7 @@ from simgen.sampling.scene import EpisodePlan
 from simgen.sampling.seeds import effects_rng, episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.sensors.labels import LabelRule, ObjectLabel, VisibleBox, object_labels
-from simgen.sensors.render import render
+from simgen.sensors.render import render, settle_light
 from simgen.sensors.silhouette import MeshLibrary
 from simgen.world.build import (
     BuiltWorld,
@@ -105,11 +105,12 @@ class LabelSettings:
     semantic_ids: dict[str, int]  # class name -> id in the semantic masks (0: background)
 
 
-def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_dir: Path,
+def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, write_dir: Path,
                 images: ImageWriter, labels: LabelSettings, mesh_library: MeshLibrary,
                 on_frame: Callable[[], None] | None = None) -> EpisodeRecord:
-    """Simulate and capture one episode, queuing its images on ``images``; object meshes
-    for visible fractions come from ``mesh_library``.
+    """Simulate and capture one episode, queuing its images on ``images`` into
+    ``write_dir/MODALITY/`` (records name them by their final place, ``episode_dir``);
+    object meshes for visible fractions come from ``mesh_library``.
 
     ``on_frame`` is called after each captured frame (all cameras), for progress display.
     """
@@ -150,7 +151,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
     carriers = {body.name: b for body, b in zip(plan.bodies, behaviours, strict=True)}
     folder = episode_dir(plan.index)
     for modality in MODALITIES:
-        (out_dir / folder / modality).mkdir(parents=True, exist_ok=True)
+        (write_dir / modality).mkdir(parents=True, exist_ok=True)
     for step in range(steps + 1):
         t = step * dt
         logger.log(step)
@@ -161,6 +162,8 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                      for i, box in boxes3d.items()}
             for k, (cam, (uid, link)) in enumerate(zip(plan.cameras, mounts, strict=True)):
                 view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used, t)
+                if step == 0 and k == 0 and session.renderer_used == "egl":
+                    settle_light(c, session.render_flag, view, light_direction, shadows)
                 shot = render(c, session.render_flag, view, world.uid_to_instance,
                               light_direction, shadows)
                 carrier = carriers.get(cam.mount)
@@ -184,9 +187,9 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, out_
                 for modality, array in (("rgb", result.rgb), ("depth", shot.depth_m),
                                         ("instance", shot.instance),
                                         ("semantic", semantic_lut[shot.instance])):
-                    rel = f"{folder}/{modality}/{cam.name}_{frame:05d}.png"
-                    images.submit(modality, out_dir / rel, array)
-                    files[modality] = rel
+                    name = f"{modality}/{cam.name}_{frame:05d}.png"
+                    images.submit(modality, write_dir / name, array)
+                    files[modality] = f"{folder}/{name}"
                 record.frames.append(FrameRecord(
                     frame=frame, time_s=t, camera=cam.name, files=files,
                     width=view.width, height=view.height, K=view.K,

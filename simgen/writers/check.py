@@ -27,13 +27,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from simgen.writers.dataset import (
-    FRAME_OBJECT_COLUMNS,
-    INCOMPLETE_MARKER,
-    MANIFEST,
-    TRAJ_SCHEMA,
-)
+from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
 from simgen.writers.images import DEPTH_SCALE_MM_PER_M
+from simgen.writers.parts import FRAME_OBJECT_COLUMNS, PART_FILES, TRAJ_SCHEMA
 
 #: ``progress(done, total)``: frames (rows of frames.parquet) whose images are checked.
 ProgressCallback = Callable[[int, int], None]
@@ -1273,7 +1269,8 @@ class _DatasetCheck:
         self.summary["images_decoded"] = decoded
 
     def check_unlisted_files(self) -> None:
-        """Files under episodes/ that frames.parquet does not list (leftovers, stale runs)."""
+        """Files under episodes/ that frames.parquet does not list (leftovers, stale runs),
+        besides each episode's part files."""
         frames = self.tables.get("frames.parquet")
         folder = self.root / "episodes"
         if frames is None or not folder.is_dir():
@@ -1284,7 +1281,8 @@ class _DatasetCheck:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 rel = path.relative_to(self.root).as_posix()
-                if rel not in listed:
+                is_part = path.name in PART_FILES and path.parent.parent == folder
+                if rel not in listed and not is_part:
                     self.problem(f"{rel}: not listed in frames.parquet")
 
 

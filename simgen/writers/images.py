@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, write_error
 
 #: Depth PNGs store millimetres in uint16: 0 = no surface within the far plane,
 #: 65535 = 65.535 m or farther.
@@ -69,7 +69,7 @@ def _write_png(path: Path, array: np.ndarray) -> None:
             fh.write(buf.tobytes())
         os.replace(tmp, path)
     except OSError as exc:
-        raise SimgenError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise write_error(path, exc) from None
 
 
 class ImageWriter:
