@@ -129,8 +129,10 @@ def run(
         raise typer.Exit(130) from None
     resumed = summary.episodes - summary.made
     extra = f", {resumed} already there" if resumed else ""
+    verdict = "[yellow]finished with failures[/yellow]" if summary.failed \
+        else "[green]done[/green]"
     out.print(
-        f"[green]done[/green]: {summary.episodes} episodes{extra}, {summary.frames} frames, "
+        f"{verdict}: {summary.episodes} episodes{extra}, {summary.frames} frames, "
         f"{summary.labels} labeled objects in {summary.elapsed_s:.1f} s "
         f"({summary.frames_per_s:.1f} frames/s, renderer {summary.renderer}, "
         f"{summary.workers} {'worker' if summary.workers == 1 else 'workers'} "
@@ -146,8 +148,8 @@ def run(
                   f"{'s' if len(summary.failed) > 1 else ''} failed[/red] (listed in "
                   f"{out_dir}/dataset.json; retry them with --resume):")
         for f in summary.failed:
-            err.print(f"  episode {f['index']}: {escape(f['error'])} "
-                      f"({f['attempts']} attempt{'s' if f['attempts'] > 1 else ''})")
+            err.print(f"  episode {f['index']} ({f['attempts']} attempt"
+                      f"{'s' if f['attempts'] > 1 else ''}): {escape(f['error'])}")
         raise typer.Exit(3)
     if check:
         _check(out_dir)

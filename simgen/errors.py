@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -31,6 +32,7 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def write_error(what: object, exc: OSError) -> SimgenError:
     """A one-line error for a failed write (disk full, no permission) during a run, which
     can be continued with ``--resume`` once the cause is fixed."""
-    reason = exc.strerror or str(exc)
+    # Some libraries (pyarrow) raise OSError("[Errno 28] No space left on device").
+    reason = exc.strerror or re.sub(r"^\[Errno \d+\] ", "", str(exc))
     return SimgenError(f"{what}: cannot write: {reason}; the dataset is incomplete; free "
                        "space or fix permissions, then run again with --resume")

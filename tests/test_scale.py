@@ -3,6 +3,7 @@ exactly, crashed workers are retried then listed as failed, write errors stop cl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -65,6 +66,22 @@ def test_one_worker_two_workers_and_in_process_write_the_same_bytes(tmp_path, re
                                workers=workers)
         assert (summary.executor, summary.workers) == ("local processes", workers)
         assert digest(out) == reference
+
+
+def test_progress_counts_frames_live_across_workers(tmp_path, reference):
+    states = []
+    summary = run_scenario(load_scenario(SCENARIO, OVERRIDES), SCENARIO, tmp_path / "out",
+                           workers=2, progress=lambda s: states.append(dataclasses.replace(s)))
+    last = states[-1]
+    assert (last.done, last.total, last.failed, last.workers) == (4, 4, 0, 2)
+    assert last.frames == summary.frames == summary.frames_made
+    assert last.renderer == summary.renderer
+    frames = [s.frames for s in states]
+    assert frames == sorted(frames)  # never counts down
+    # Frames are reported as the workers capture them, not only when episodes commit.
+    per_episode = summary.frames // 4
+    assert len(states) >= summary.frames // len(load_scenario(SCENARIO, OVERRIDES).cameras)
+    assert any(s.frames % per_episode for s in states)
 
 
 def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -141,7 +158,7 @@ def test_crashed_workers_are_retried_then_failures_are_listed(tmp_path, referenc
                                          env=faults))
     assert code == 3, stderr
     assert "3 failed attempts (crashed or raised) tried again" in stdout
-    assert "1 episode failed" in stderr and "episode 3: InjectedFault" in stderr
+    assert "1 episode failed" in stderr and "episode 3 (2 attempts): InjectedFault" in stderr
     assert "Traceback" not in stderr
     manifest = json.loads((out / MANIFEST).read_text())
     statuses = {ep["index"]: ep for ep in manifest["episodes"]}
@@ -156,6 +173,12 @@ def test_crashed_workers_are_retried_then_failures_are_listed(tmp_path, referenc
         assert {k: v for k, v in got.items() if k.startswith(prefix)} == \
             {k: v for k, v in reference.items() if k.startswith(prefix)}
     assert not any(k.startswith("episodes/000003") for k in got)
+    check = subprocess.run([sys.executable, "-m", "simgen", "check", str(out)],
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 2
+    problems = [line for line in check.stdout.splitlines() if line.startswith(MANIFEST)]
+    assert problems == [f"{MANIFEST}: episode 3 failed after 2 attempts: "
+                        f"{statuses[3]['error']} (simgen run --resume tries it again)"]
     # Once the cause is gone, --resume makes the failed episode and completes the dataset.
     code, _, stderr = finish(simgen("--out", str(out), "--workers", "2", "--resume"))
     assert code == 0, stderr
@@ -184,6 +207,29 @@ def test_a_write_error_stops_cleanly_and_the_run_resumes(tmp_path, reference, li
     code, _, stderr = finish(simgen("--out", str(out), "--workers", "2", "--resume"))
     assert code == 0, stderr
     assert digest(out) == reference
+
+
+def test_a_full_disk_stops_cleanly_and_the_run_resumes_once_there_is_space(tmp_path,
+                                                                           reference):
+    """A real ENOSPC on a small tmpfs (needs the right to mount; skipped without it)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN)")
+    try:
+        out = disk / "out"
+        code, _, stderr = finish(simgen("--out", str(out), "--workers", "2"))
+        assert code == 1, stderr
+        assert "cannot write: No space left on device" in stderr and "--resume" in stderr
+        assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
+        code, _, stderr = finish(simgen("--out", str(out), "--workers", "2", "--resume"))
+        assert code == 0, stderr
+        assert digest(out) == reference
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
 
 def _free_port() -> int:

@@ -508,6 +508,10 @@ class _DatasetCheck:
                                                    for k in ("index", "seed", "frames")):
                 self.problem(f"{MANIFEST}: episodes[{i}]: needs integer index, seed, frames")
                 ok = False
+            elif ep.get("status", "complete") != "complete":
+                self.problem(f"{MANIFEST}: episode {ep['index']} {ep.get('status')} after "
+                             f"{ep.get('attempts')} attempts: {ep.get('error')} (simgen run "
+                             "--resume tries it again)")
         scenario = manifest["scenario"]
         cameras = scenario.get("cameras")
         if not isinstance(cameras, list) or not all(isinstance(c, dict) and "name" in c
@@ -624,7 +628,7 @@ class _DatasetCheck:
         if self.manifest is None:
             return
         counts = self.manifest["counts"]
-        listed = self.manifest["episodes"]
+        listed = self._complete_episodes()
         found: list[tuple[str, str, int | None]] = [
             ("episodes", "dataset.json episodes list", len(listed)),
             ("episodes", "episodes.parquet rows", self.summary["episodes"]),
@@ -647,6 +651,11 @@ class _DatasetCheck:
             if n is not None and n != counts[key]:
                 self.problem(f"{MANIFEST}: counts.{key} is {counts[key]} but {what} is {n}")
 
+    def _complete_episodes(self) -> list[dict[str, Any]]:
+        """The manifest's episodes that were made (a run lists failed ones too)."""
+        return [ep for ep in self.manifest["episodes"]
+                if ep.get("status", "complete") == "complete"]
+
     def check_episodes(self) -> None:
         episodes = self.tables.get("episodes.parquet")
         if episodes is not None:
@@ -655,7 +664,7 @@ class _DatasetCheck:
                 self.problem(f"episodes.parquet: episodes {_fmt_ids(dupes)} appear twice")
         if self.manifest is None:
             return
-        listed = self.manifest["episodes"]
+        listed = self._complete_episodes()
         indices = [ep["index"] for ep in listed]
         if episodes is not None:
             by_index = dict(zip(episodes["episode"].tolist(), episodes["seed"].tolist(),
@@ -1083,7 +1092,7 @@ class _DatasetCheck:
         if traj is None:
             return
         episodes = None if self.manifest is None else {ep["index"]
-                                                       for ep in self.manifest["episodes"]}
+                                                       for ep in self._complete_episodes()}
         objects = self._object_index()
         steps = traj.groupby(["episode", "instance_id"])["step"].agg(["min", "max", "count",
                                                                       "nunique"])
