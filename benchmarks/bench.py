@@ -1,27 +1,56 @@
-"""Benchmark: the shipped scenarios end to end against a bare PyBullet loop on the same worlds.
+"""Benchmark: the shipped scenarios end to end against a bare PyBullet loop on the same
+worlds, on 1 and 2 worker processes; then sampling alone.
 
-For each scenario, in one process:
-- bare: a PyBullet session started and the same episode worlds built, then only
-  ``stepSimulation`` and ``getCameraImage`` (with the same light direction and shadows)
-  at the capture cadence (no behaviours, effects, labels, encoding or writing);
-- pipeline: ``simgen run`` into a temporary folder (everything written).
-Both are timed from session start to the end, so fixed costs count on both sides.
-Prints frames per second of each and their ratio, and the pipeline's wall time.
+Throughput, for each scenario (same episodes, same resolution, same renderer on every side):
 
-Then sampling alone: episode plans per second for each scenario without and with a set of
+- bare: in this process, a PyBullet session started and the same episode worlds built,
+  then only ``stepSimulation`` and ``getCameraImage`` (with the same light direction and
+  shadows, and a fresh EGL client for textured worlds as the pipeline does) at the capture
+  cadence: no behaviours, effects, labels, encoding or writing;
+- pipeline, 1 worker: ``run_scenario(..., workers=1)`` into a temporary folder
+  (everything written: images, tables, exports), episodes made in one spawned worker
+  process;
+- pipeline, 2 workers: the same with ``workers=2``.
+
+Every side is timed from its start to its end, so fixed costs count: the bare loop's
+session start (EGL context) and world building; the pipeline's worker process start
+(interpreter and imports), its session start, the commits, the dataset tables and the
+exports. Frames count every camera. CPU seconds come from ``getrusage``: for the bare loop
+this process's user + system time (Mesa llvmpipe's rasterizer threads included); for the
+pipeline this process's plus its children's (the workers are joined before
+``run_scenario`` returns). Frames per CPU-second are frames per second per core; CPU
+seconds over wall seconds are the average number of cores busy. The machine's busy time
+(``/proc/stat``, hypervisor steal included) beyond this benchmark's own is checked too: a
+scenario during which other work kept the cores busy is flagged as unreliable.
+
+Mesa's llvmpipe rasterizes each GL context on ``LP_NUM_THREADS`` threads (default: one per
+core) and the image writer encodes PNGs on threads of its own, so one worker keeps more
+than one core busy and 2 workers on 2 cores cannot double it; run with
+``LP_NUM_THREADS=1`` to compare single-threaded rendering (it applies to every side).
+
+Targets (640x480, EGL): pipeline >= 0.85 x bare per core; 2 workers >= 1.7 x 1 worker in
+wall frames per second on 2 cores.
+
+Sampling: episode plans per second for each scenario without and with a set of
 ``require`` constraints (rejection sampling), their ratio and the mean draws per episode.
 
-    python benchmarks/bench.py [--episodes N] [--renderer auto|egl|tiny]
+    python benchmarks/bench.py [--scenarios NAME ...] [--episodes 4] [--width 640]
+        [--height 480] [--renderer auto|egl|tiny] [--plans 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from simgen.effects import renderer_light_direction
+from simgen.errors import did_you_mean
 from simgen.runner.run import run_scenario
 from simgen.sampling.episode import plan_episode
 from simgen.sensors.camera import camera_view, mount_pose
@@ -31,18 +60,87 @@ from simgen.world.bullet import p, quiet_stdout
 from simgen.world.engine import PhysicsSession
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The issue's targets: pipeline / bare per core, and 2 workers / 1 worker in wall time.
+PIPELINE_TARGET = 0.85
+TWO_WORKER_TARGET = 1.7
+#: Cores busy with other work during a measurement above which its figures are flagged.
+OTHER_LOAD_WARNING = 0.15
 
 
-def bare_loop_fps(scenario, path: Path) -> tuple[float, str]:
-    """Frames (all cameras) per second of step + getCameraImage on the scenario's worlds."""
+@dataclass(frozen=True)
+class Throughput:
+    """Frames made by one side of the benchmark, its wall and CPU time (seconds)."""
+
+    frames: int
+    wall_s: float
+    cpu_s: float
+    renderer: str
+    other_cores: float  # average cores busy with other processes meanwhile (or stolen)
+
+    @property
+    def fps(self) -> float:
+        """Frames (all cameras) per wall second."""
+        return self.frames / self.wall_s
+
+    @property
+    def frames_per_cpu_s(self) -> float:
+        """Frames per CPU-second: frames per second per core."""
+        return self.frames / self.cpu_s
+
+    @property
+    def cores_busy(self) -> float:
+        """Average number of cores busy: CPU seconds over wall seconds."""
+        return self.cpu_s / self.wall_s
+
+
+def _cpu_s(who: int) -> float:
+    """User + system CPU seconds of ``resource.RUSAGE_SELF`` or ``RUSAGE_CHILDREN``."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has been busy or stolen by the hypervisor (Linux
+    ``/proc/stat``; 0 elsewhere), to tell whether other processes shared the cores."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:9]]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class _Stopwatch:
+    """Wall, own CPU (``RUSAGE_SELF`` and, with ``children``, ``RUSAGE_CHILDREN``) and
+    the rest of the machine's busy time, from creation to ``stop``."""
+
+    def __init__(self, children: bool):
+        self._children = children
+        self._cpu = self._own_cpu_s()
+        self._machine = _machine_busy_s()
+        self._wall = time.perf_counter()
+
+    def _own_cpu_s(self) -> float:
+        own = _cpu_s(resource.RUSAGE_SELF)
+        return own + _cpu_s(resource.RUSAGE_CHILDREN) if self._children else own
+
+    def stop(self, frames: int, renderer: str) -> Throughput:
+        wall_s = time.perf_counter() - self._wall
+        cpu_s = self._own_cpu_s() - self._cpu
+        other_s = max(_machine_busy_s() - self._machine - cpu_s, 0.0)
+        return Throughput(frames, wall_s, cpu_s, renderer, other_s / wall_s)
+
+
+def bare_loop(scenario, path: Path) -> Throughput:
+    """Step + getCameraImage on the scenario's worlds in this process (all cameras)."""
     frames = 0
-    start = time.perf_counter()
+    watch = _Stopwatch(children=False)
     with PhysicsSession(scenario.renderer) as session:
         for index in range(scenario.episodes):
             plan = plan_episode(scenario, index, path.parent)
             textured = has_textures(plan)
-            if textured:  # as the pipeline does (a fresh EGL client for textures)
-                session.prepare_for_textures()
+            session.prepare_for_world(textured)  # renews the connection as the pipeline does
             c = session.client
             session.reset(plan.physics)
             world = build_world(c, plan, session.textures if textured else None)
@@ -65,7 +163,71 @@ def bare_loop_fps(scenario, path: Path) -> tuple[float, str]:
                         frames += 1
                 p.stepSimulation(physicsClientId=c)
         renderer = session.renderer_used
-    return frames / (time.perf_counter() - start), renderer
+    return watch.stop(frames, renderer)
+
+
+def pipeline(scenario, path: Path, workers: int) -> Throughput:
+    """``run_scenario`` with ``workers`` worker processes into a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="simgen_bench_") as tmp:
+        watch = _Stopwatch(children=True)
+        summary = run_scenario(scenario, path, Path(tmp) / "out", workers=workers)
+        measured = watch.stop(summary.frames_made, summary.renderer)
+    if summary.failed:
+        raise RuntimeError(f"{scenario.name}: episodes failed: {summary.failed}")
+    return measured
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"{value:.2f} {'ok' if value >= target else 'MISS'}"
+
+
+def throughput_table(paths: list[Path], overrides: list[str]) -> list[str]:
+    """Run the three sides on each scenario, printing a table row as each finishes; the
+    lines saying which figures meet the targets."""
+    print("| scenario | renderer | frames | bare fps | 1w fps | 1w/bare | bare f/CPU-s "
+          "| 1w f/CPU-s | per core 1w/bare | 2w fps | 2w/1w | cores busy bare/1w/2w |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    notes = []
+    for path in paths:
+        scenario = load_scenario(path, overrides)
+        bare = bare_loop(scenario, path)
+        one = pipeline(scenario, path, workers=1)
+        two = pipeline(scenario, path, workers=2)
+        if not bare.frames == one.frames == two.frames:
+            raise RuntimeError(f"{scenario.name}: frame counts differ: bare {bare.frames}, "
+                               f"1 worker {one.frames}, 2 workers {two.frames}")
+        renderers = {bare.renderer, one.renderer, two.renderer}
+        per_core = one.frames_per_cpu_s / bare.frames_per_cpu_s
+        wall = one.fps / bare.fps
+        scaling = two.fps / one.fps
+        print(f"| {scenario.name} | {'/'.join(sorted(renderers))} | {bare.frames} "
+              f"| {bare.fps:.1f} | {one.fps:.1f} | {wall:.2f} | {bare.frames_per_cpu_s:.1f} "
+              f"| {one.frames_per_cpu_s:.1f} | {per_core:.2f} | {two.fps:.1f} | {scaling:.2f} "
+              f"| {bare.cores_busy:.2f} / {one.cores_busy:.2f} / {two.cores_busy:.2f} |",
+              flush=True)
+        notes.append(f"{scenario.name}: pipeline/bare per core "
+                     f"{_verdict(per_core, PIPELINE_TARGET)} (wall "
+                     f"{_verdict(wall, PIPELINE_TARGET)}; target {PIPELINE_TARGET}), "
+                     f"2w/1w {_verdict(scaling, TWO_WORKER_TARGET)} (target "
+                     f"{TWO_WORKER_TARGET}); wall s bare {bare.wall_s:.1f}, 1w {one.wall_s:.1f}"
+                     f", 2w {two.wall_s:.1f}")
+        other = max(bare.other_cores, one.other_cores, two.other_cores)
+        if other > OTHER_LOAD_WARNING:
+            notes.append(f"{scenario.name}: WARNING other processes (or the hypervisor) kept "
+                         f"up to {other:.2f} cores busy meanwhile; the figures are unreliable")
+    return notes
+
+
+def scenario_paths(names: list[str] | None) -> list[Path]:
+    """The shipped scenarios named (all of them for None), exiting on an unknown name."""
+    shipped = {path.stem: path for path in sorted((ROOT / "scenarios").glob("*.yaml"))}
+    if names is None:
+        return list(shipped.values())
+    for name in names:
+        if name not in shipped:
+            sys.exit(f"--scenarios: no scenario {name!r}{did_you_mean(name, shipped)}; "
+                     f"shipped: {', '.join(shipped)}")
+    return [shipped[name] for name in names]
 
 
 _DRIVING = ["require=[{kind: distance, a: ego, b: traffic, min_m: 15}, "
@@ -95,30 +257,35 @@ def sampling_rate(scenario, path: Path, n: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=None)
-    parser.add_argument("--renderer", default=None)
-    parser.add_argument("--plans", type=int, default=200, help="episodes for sampling rates")
+    parser.add_argument("--scenarios", nargs="+", default=None, metavar="NAME",
+                        help="shipped scenarios to run (default: all)")
+    parser.add_argument("--episodes", type=int, default=4)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--renderer", default="auto", choices=("auto", "egl", "tiny"))
+    parser.add_argument("--plans", type=int, default=200,
+                        help="episodes for sampling rates (0: skip sampling)")
     args = parser.parse_args()
-    overrides = []
-    if args.episodes is not None:
-        overrides.append(f"episodes={args.episodes}")
-    if args.renderer is not None:
-        overrides.append(f"renderer={args.renderer}")
-    print("| scenario | renderer | episodes | frames | pipeline wall s | pipeline frames/s "
-          "| bare frames/s | pipeline / bare |")
-    print("|---|---|---|---|---|---|---|---|")
-    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
-        scenario = load_scenario(path, overrides)
-        bare_fps, renderer = bare_loop_fps(scenario, path)
-        with tempfile.TemporaryDirectory() as tmp:
-            summary = run_scenario(scenario, path, Path(tmp) / "out")
-        print(f"| {scenario.name} | {renderer} | {summary.episodes} | {summary.frames} | "
-              f"{summary.elapsed_s:.1f} | {summary.frames_per_s:.1f} | {bare_fps:.1f} | "
-              f"{summary.frames_per_s / bare_fps:.2f} |")
+    paths = scenario_paths(args.scenarios)
+    overrides = [f"episodes={args.episodes}", f"capture.width={args.width}",
+                 f"capture.height={args.height}", f"renderer={args.renderer}"]
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    print(f"os.cpu_count() {os.cpu_count()}, usable cores {cores}; {args.episodes} episodes "
+          f"per scenario at {args.width}x{args.height}, renderer {args.renderer} (used: see "
+          f"table); LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS', 'unset')}\n")
+    notes = throughput_table(paths, overrides)
+    print()
+    for line in notes:
+        print(line)
+    if args.plans <= 0:
+        return
     print()
     print("| scenario | plans/s | plans/s with constraints | ratio | draws per episode |")
     print("|---|---|---|---|---|")
-    for path in sorted((ROOT / "scenarios").glob("*.yaml")):
+    for path in paths:
         scenario = load_scenario(path)
         plain, _ = sampling_rate(scenario, path, args.plans)
         constrained = load_scenario(path, CONSTRAINTS[scenario.name])

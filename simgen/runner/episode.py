@@ -115,8 +115,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
     ``on_frame`` is called after each captured frame (all cameras), for progress display.
     """
     textured = has_textures(plan)
-    if textured:
-        session.prepare_for_textures()
+    session.prepare_for_world(textured)
     c = session.client
     session.reset(plan.physics)
     world = build_world(c, plan, session.textures if textured else None)

@@ -14,8 +14,12 @@ from simgen.world.bullet import p, quiet_stdout
 from simgen.world.textures import TextureBank
 
 RENDERERS = ("auto", "egl", "tiny")
-#: Textured worlds built in one connection before it is renewed (texture memory).
+#: TinyRenderer: textured worlds built in one connection before it is renewed.
 TEXTURED_WORLDS_PER_CONNECTION = 20
+#: EGL: untextured worlds built in one connection before it is renewed (renderer memory;
+#: 4 kept a worker's peak RSS within 2 % from 10 to 200 episodes, 8 within 11 %; a renewal
+#: costs about 0.15 s).
+EGL_WORLDS_PER_CONNECTION = 4
 
 
 class PhysicsSession:
@@ -30,6 +34,7 @@ class PhysicsSession:
         if renderer not in RENDERERS:
             raise SimgenError(f"unknown renderer {renderer!r}; choose from {', '.join(RENDERERS)}")
         self._textures: TextureBank | None = None
+        self._worlds = 0  # worlds built on the current connection
         self._textured_worlds = 0
         self._connect(renderer)
 
@@ -63,19 +68,34 @@ class PhysicsSession:
             self._textures = TextureBank()
         return self._textures
 
-    def prepare_for_textures(self) -> None:
-        """Make the client ready for a world with procedural textures.
+    def prepare_for_world(self, textured: bool) -> None:
+        """Make the client ready for the next world (call before ``reset``).
 
-        With EGL that is a fresh connection every time (PyBullet 3.2.7's EGL plugin shows
-        the wrong images after a reset; see ``TextureBank``). Any renderer keeps every
-        texture until disconnect, so the client is renewed every
-        ``TEXTURED_WORLDS_PER_CONNECTION`` textured worlds to bound memory.
+        PyBullet 3.2.7 frees renderer memory only on disconnect, so the connection is
+        renewed now and then:
+
+        - EGL: for every world with procedural textures (its plugin shows the wrong
+          images after a reset; see ``TextureBank``), and every
+          ``EGL_WORLDS_PER_CONNECTION`` worlds otherwise: the plugin keeps every mesh and
+          texture it ever loaded (about 4-10 MiB per robot or table world), so a worker
+          grew by 10 MiB per episode without this;
+        - TinyRenderer: every ``TEXTURED_WORLDS_PER_CONNECTION`` textured worlds (it
+          keeps every texture).
+
+        Nothing an episode writes depends on the connection's history (see
+        ``settle_light``), so renewing it changes no output.
         """
-        self._textured_worlds += 1
-        if self.renderer_used == "egl" or \
-                self._textured_worlds > TEXTURED_WORLDS_PER_CONNECTION:
+        self._worlds += 1
+        if textured:
+            self._textured_worlds += 1
+        if self.renderer_used == "egl":
+            renew = textured or self._worlds > EGL_WORLDS_PER_CONNECTION
+        else:
+            renew = self._textured_worlds > TEXTURED_WORLDS_PER_CONNECTION
+        if renew and self._worlds > 1:
             self._reconnect()
-            self._textured_worlds = 1
+        if renew:
+            self._worlds, self._textured_worlds = 1, int(textured)
 
     def _reconnect(self) -> None:
         renderer = self.renderer_used

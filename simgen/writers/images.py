@@ -59,9 +59,9 @@ def decode_depth_png(path: str | Path) -> np.ndarray:
     return raw.astype(np.float32) / DEPTH_SCALE_MM_PER_M
 
 
-def _write_png(path: Path, array: np.ndarray) -> None:
+def _write_png(path: Path, modality: str, array: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    ok, buf = cv2.imencode(".png", array, PNG_PARAMS)
+    ok, buf = cv2.imencode(".png", IMAGE_ENCODERS[modality](array), PNG_PARAMS)
     if not ok:
         raise SimgenError(f"could not encode {path}")
     try:
@@ -81,11 +81,13 @@ class ImageWriter:
         self._max_pending = max_pending
 
     def submit(self, modality: str, path: Path, array: np.ndarray) -> None:
-        """Queue one image; blocks while the backlog is full (bounding memory)."""
-        encoded = IMAGE_ENCODERS[modality](array)
+        """Queue one image (converted and encoded on a writer thread: ``array`` must not
+        change afterwards); blocks while the backlog is full (bounding memory)."""
+        if modality not in IMAGE_ENCODERS:
+            raise ValueError(f"unknown image modality {modality!r}")
         while len(self._pending) >= self._max_pending:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(_write_png, path, encoded))
+        self._pending.append(self._pool.submit(_write_png, path, modality, array))
 
     def compute(self, fn, *args) -> Future:
         """Run ``fn(*args)`` on the writer threads (work that can overlap the simulation);
