@@ -37,13 +37,25 @@ from simgen.world.bullet import p
 from simgen.world.disturbances import Disturbances
 from simgen.world.engine import PhysicsSession
 from simgen.world.lights import EpisodeLights
-from simgen.writers.images import ImageWriter
+from simgen.writers.images import ImageWriter, write_image
 from simgen.writers.rle import instance_rles
 
 
 @dataclass(frozen=True)
+class FrameLabels:
+    """What a writer thread works out for one frame from its render alone."""
+
+    objects: list[ObjectLabel]  # every labeled body in view
+    boxes: list[VisibleBox]  # the labels: objects that pass the labelling rule
+    masks: dict[int, dict]  # COCO RLE of each label's mask by instance id
+    conditions: dict[str, Any]  # effect values of this frame
+    visibility: dict[int, ObjectVisibility]  # by labeled instance id
+
+
+@dataclass(frozen=True)
 class FrameRecord:
-    """One captured frame of one camera: files, calibration and boxes."""
+    """One captured frame of one camera: files, calibration, and its labels (a future:
+    they are computed on the writer threads while the simulation goes on)."""
 
     frame: int
     time_s: float
@@ -53,12 +65,23 @@ class FrameRecord:
     height: int
     K: np.ndarray
     cam_to_world: np.ndarray
-    boxes: list[VisibleBox]  # the labels: objects that pass the labelling rule
-    objects: list[ObjectLabel] = field(default_factory=list)  # every labeled body in view
-    #: COCO RLE masks of the labels by instance id, computed on the writer threads.
-    segmentation: Future | None = None
-    conditions: dict[str, Any] = field(default_factory=dict)  # effect values of this frame
-    visibility: dict[int, ObjectVisibility] = field(default_factory=dict)  # by instance id
+    labels: Future  # -> FrameLabels
+
+    @property
+    def objects(self) -> list[ObjectLabel]:
+        return self.labels.result().objects
+
+    @property
+    def boxes(self) -> list[VisibleBox]:
+        return self.labels.result().boxes
+
+    @property
+    def conditions(self) -> dict[str, Any]:
+        return self.labels.result().conditions
+
+    @property
+    def visibility(self) -> dict[int, ObjectVisibility]:
+        return self.labels.result().visibility
 
 
 @dataclass
@@ -159,6 +182,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
             lights_now = lights.at_now()
             poses = {i: box.pose(*p.getBasePositionAndOrientation(uid_of[i], physicsClientId=c))
                      for i, box in boxes3d.items()}
+            link_poses = {i: meshes[i].link_poses(c, uid_of[i]) for i in boxes3d}
             for k, (cam, (uid, link)) in enumerate(zip(plan.cameras, mounts, strict=True)):
                 view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used, t)
                 if step == 0 and k == 0 and session.renderer_used == "egl":
@@ -167,37 +191,29 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
                               light_direction, shadows)
                 carrier = carriers.get(cam.mount)
                 velocity = _carrier_velocity(c, carrier) if carrier is not None else (0, 0, 0)
-                result = effects[k].apply(
-                    CameraFrame(rgb=shot.rgb, depth_m=shot.depth_m, instance=shot.instance,
-                                K=view.K, cam_to_world=view.cam_to_world,
-                                velocity_world_mps=velocity),
-                    lights_now, effects_rng(root_seed, plan.index, k, frame))
-                def unoccluded(i: int, view=view) -> np.ndarray:
-                    return meshes[i].silhouette(c, uid_of[i], view.K, view.cam_to_world,
-                                                view.width, view.height, view.near_m,
-                                                view.far_m)
-
-                objects = object_labels(shot.instance, poses, sizes, view.K, view.cam_to_world,
-                                        view.near_m, labels.rule, unoccluded)
-                boxes = [o.visible for o in objects if o.status == "labeled"]
-                segmentation = images.compute(instance_rles, shot.instance,
-                                              [b.instance_id for b in boxes])
-                files = {}
-                for modality, array in (("rgb", result.rgb), ("depth", shot.depth_m),
-                                        ("instance", shot.instance),
-                                        ("semantic", semantic_lut[shot.instance])):
-                    name = f"{modality}/{cam.name}_{frame:05d}.png"
-                    images.submit(modality, write_dir / name, array)
-                    files[modality] = f"{folder}/{name}"
+                camera_frame = CameraFrame(
+                    rgb=shot.rgb, depth_m=shot.depth_m, instance=shot.instance, K=view.K,
+                    cam_to_world=view.cam_to_world, velocity_world_mps=velocity)
+                files = {m: f"{folder}/{m}/{cam.name}_{frame:05d}.png" for m in MODALITIES}
+                name = f"{cam.name}_{frame:05d}.png"
+                for modality, array in (("depth", shot.depth_m), ("instance", shot.instance)):
+                    images.submit(modality, write_dir / modality / name, array)
+                images.compute(_write_semantic, write_dir / "semantic" / name, semantic_lut,
+                               shot.instance)
+                # Labels, masks, effects, the RGB image and per-object visibility need only
+                # this frame and the poses taken above: a writer thread does them while
+                # the simulation goes on (PyBullet is not touched there).
+                frame_labels = images.compute(
+                    _label_frame, FrameInputs(
+                        instance=shot.instance, view=view, poses=poses, sizes=sizes,
+                        meshes=meshes, link_poses=link_poses, rule=labels.rule,
+                        effects=effects[k], camera_frame=camera_frame, lights=lights_now,
+                        rng=effects_rng(root_seed, plan.index, k, frame),
+                        fog=atmosphere.weather.fog, rgb_path=write_dir / "rgb" / name))
                 record.frames.append(FrameRecord(
                     frame=frame, time_s=t, camera=cam.name, files=files,
                     width=view.width, height=view.height, K=view.K,
-                    cam_to_world=view.cam_to_world, boxes=boxes, objects=objects,
-                    segmentation=segmentation,
-                    conditions=dict(result.values),
-                    visibility=object_visibility(
-                        shot.instance, [b.instance_id for b in boxes], shot.depth_m, view.K,
-                        result.lit_linear, result.final_linear, atmosphere.weather.fog)))
+                    cam_to_world=view.cam_to_world, labels=frame_labels))
             if on_frame is not None:
                 on_frame()
         if step == steps:
@@ -208,6 +224,52 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
         p.stepSimulation(physicsClientId=c)
     record.trajectories = logger.finish()
     return record
+
+
+@dataclass(frozen=True)
+class FrameInputs:
+    """Everything ``_label_frame`` needs: one camera's render and the frame's poses."""
+
+    instance: np.ndarray
+    view: Any  # CameraView
+    poses: dict[int, tuple[np.ndarray, np.ndarray]]  # instance id -> box centre, rotation
+    sizes: dict[int, np.ndarray]
+    meshes: dict[int, Any]  # instance id -> BodyMesh
+    link_poses: dict[int, tuple[np.ndarray, np.ndarray]]  # instance id -> link rotations, origins
+    rule: LabelRule
+    effects: EpisodeEffects
+    camera_frame: CameraFrame
+    lights: Any
+    rng: np.random.Generator
+    fog: Any
+    rgb_path: Path
+
+
+def _label_frame(x: FrameInputs) -> FrameLabels:
+    """Label one frame, encode its masks, apply its effects, write its RGB image and
+    measure its labels' visibility. Runs on a writer thread: it touches no PyBullet state
+    and each frame has its own RNG, so the result does not depend on scheduling."""
+    view = x.view
+
+    def unoccluded(i: int) -> np.ndarray:
+        return x.meshes[i].silhouette_at(*x.link_poses[i], view.K, view.cam_to_world,
+                                         view.width, view.height, view.near_m, view.far_m)
+
+    objects = object_labels(x.instance, x.poses, x.sizes, view.K, view.cam_to_world,
+                            view.near_m, x.rule, unoccluded)
+    boxes = [o.visible for o in objects if o.status == "labeled"]
+    label_ids = [b.instance_id for b in boxes]
+    masks = instance_rles(x.instance, label_ids)
+    result = x.effects.apply(x.camera_frame, x.lights, x.rng)
+    write_image(x.rgb_path, "rgb", result.rgb)
+    visibility = object_visibility(x.instance, label_ids, x.camera_frame.depth_m, view.K,
+                                   result.lit_linear, result.final_linear, x.fog)
+    return FrameLabels(objects, boxes, masks, dict(result.values), visibility)
+
+
+def _write_semantic(path: Path, lut: np.ndarray, instance: np.ndarray) -> None:
+    """The semantic mask (instance ids through the class lookup table), written."""
+    write_image(path, "semantic", lut[instance])
 
 
 def _carrier_velocity(client: int, behaviour: Behaviour) -> tuple[float, float, float]:

@@ -173,7 +173,15 @@ class BodyMesh:
                    cull_back_faces: bool = True) -> np.ndarray:
         """The body's unoccluded (H, W) bool mask at its current pose: the pixels of
         ``silhouette(self.world_triangles(client, uid), ...)`` (up to pixel centres lying
-        exactly on an edge), faster.
+        exactly on an edge), faster."""
+        return self.silhouette_at(*self.link_poses(client, uid), K, cam_to_world, width,
+                                  height, near_m, far_m, cull_back_faces)
+
+    def silhouette_at(self, rotations: np.ndarray, origins: np.ndarray, K: np.ndarray,
+                      cam_to_world: np.ndarray, width: int, height: int, near_m: float,
+                      far_m: float | None = None, cull_back_faces: bool = True) -> np.ndarray:
+        """``silhouette`` with the link poses given (``link_poses``): no PyBullet call, so
+        it can run on another thread.
 
         Which triangles face the camera is decided in their link frames; an edge between
         two drawn triangles (or two culled ones) cancels out, so only outline edges (and
@@ -183,7 +191,6 @@ class BodyMesh:
         mask = np.zeros((height, width), dtype=bool)
         if not len(self._faces):
             return mask
-        rotations, origins = self.link_poses(client, uid)
         cam_rot = np.asarray(cam_to_world, dtype=np.float64)[:3, :3]
         eye = np.asarray(cam_to_world, dtype=np.float64)[:3, 3]
         to_cam_rot = np.matmul(cam_rot.T, rotations)  # link frame -> camera frame, per link

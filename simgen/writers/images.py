@@ -59,7 +59,8 @@ def decode_depth_png(path: str | Path) -> np.ndarray:
     return raw.astype(np.float32) / DEPTH_SCALE_MM_PER_M
 
 
-def _write_png(path: Path, modality: str, array: np.ndarray) -> None:
+def write_image(path: Path, modality: str, array: np.ndarray) -> None:
+    """Convert, encode and write one image (under a temporary name, then renamed)."""
     tmp = path.with_name(path.name + ".tmp")
     ok, buf = cv2.imencode(".png", IMAGE_ENCODERS[modality](array), PNG_PARAMS)
     if not ok:
@@ -87,12 +88,17 @@ class ImageWriter:
             raise ValueError(f"unknown image modality {modality!r}")
         while len(self._pending) >= self._max_pending:
             self._pending.popleft().result()
-        self._pending.append(self._pool.submit(_write_png, path, modality, array))
+        self._pending.append(self._pool.submit(write_image, path, modality, array))
 
     def compute(self, fn, *args) -> Future:
-        """Run ``fn(*args)`` on the writer threads (work that can overlap the simulation);
-        the result comes from the returned future."""
-        return self._pool.submit(fn, *args)
+        """Run ``fn(*args)`` on the writer threads (work that can overlap the simulation;
+        it must not wait for other work queued here); the result comes from the returned
+        future. Counts against the backlog like an image, and ``drain`` waits for it."""
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        future = self._pool.submit(fn, *args)
+        self._pending.append(future)
+        return future
 
     def drain(self) -> None:
         """Wait until every queued image is on disk (re-raising any write error)."""

@@ -54,7 +54,7 @@ def episode_part(rec: EpisodeRecord, renderer: str) -> dict[str, Any]:
     added_by = {b.name: b.group for b in plan.bodies if b.group in plan.edge_cases}
     frames = []
     for fr in rec.frames:
-        masks = fr.segmentation.result() if fr.segmentation is not None else None
+        masks = fr.labels.result().masks
         rows, annotations = [], []
         for obj in fr.objects:
             inst = rec.world.instances[obj.instance_id - 1]
