@@ -132,6 +132,23 @@ def test_sigkill_at_several_points_then_resume_gives_the_uninterrupted_bytes(tmp
     assert digest(out) == reference
 
 
+def test_ctrl_c_stops_every_worker_and_the_run_resumes(tmp_path, reference):
+    out = tmp_path / "out"
+    proc = simgen("--out", str(out), "--workers", "2", start_new_session=True)
+    _wait_for(lambda: any(any(d.rglob("*.png")) for d in _staging(out)), proc)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    code, _, stderr = finish(proc)
+    assert code == 130 and "continue it with --resume" in stderr
+    assert "Traceback" not in stderr
+    assert not _staging(out)  # the interrupted attempts' folders are gone
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    time.sleep(0.5)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    code, _, stderr = finish(simgen("--out", str(out), "--workers", "2", "--resume"))
+    assert code == 0, stderr
+    assert digest(out) == reference
+
+
 def test_a_non_empty_folder_is_refused_without_resume_or_overwrite(tmp_path, reference):
     out = tmp_path / "out"
     out.mkdir()

@@ -138,6 +138,7 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
             failed = _make_episodes(pool, store, todo, scenario.seed, retries, tally)
         finally:
             pool.close()
+            store.clean_staging()  # what an interrupted run's attempts left
     try:
         assembler = _assemble(scenario, out_dir, store, failed)
     except OSError as exc:

@@ -59,7 +59,7 @@ class DatasetStore:
         is_dataset = (root / MANIFEST).exists() or (root / INCOMPLETE_MARKER).exists()
         if occupied and resume:
             store._check_resumable()
-            store._clean_staging()
+            store.clean_staging()
             return store
         if occupied:
             if not is_dataset:
@@ -115,7 +115,7 @@ class DatasetStore:
         return {int(d.name) for d in self.episodes_dir.iterdir()
                 if _COMMITTED.match(d.name) and (d / PART_FILE).is_file()}
 
-    def _clean_staging(self) -> None:
+    def clean_staging(self) -> None:
         """Delete the staging folders an interrupted run left behind."""
         if not self.episodes_dir.is_dir():
             return
