@@ -219,6 +219,7 @@ def test_a_write_error_stops_cleanly_and_the_run_resumes(tmp_path, reference, li
     code, _, stderr = finish(proc)
     assert code == 1, stderr
     assert "cannot write: File too large" in stderr and "--resume" in stderr
+    assert f"error: {out}/" in stderr  # names the file (or the folder) that failed
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
     assert not (out / MANIFEST).exists() or (out / INCOMPLETE_MARKER).exists()
     code, _, stderr = finish(simgen("--out", str(out), "--workers", "2", "--resume"))

@@ -88,7 +88,7 @@ class EpisodeWorker:
             self._images.drain()  # every image on disk before the part says it is whole
             write_part(staging, episode_part(record, session.renderer_used), record)
         except OSError as exc:  # disk full, permissions: the run stops, resumable
-            raise write_error(staging, exc) from None
+            raise write_error(exc.filename or staging, exc) from None
         labels = sum(len(fr.boxes) for fr in record.frames)
         return EpisodeDone(index, len(record.frames), labels, session.renderer_used,
                            time.perf_counter() - start)

@@ -20,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simgen.errors import write_error
 from simgen.geometry import rotation_to_quaternion
 from simgen.runner.episode import EpisodeRecord
 from simgen.sampling.conditions import atmosphere_record
@@ -99,9 +100,14 @@ def episode_part(rec: EpisodeRecord, renderer: str) -> dict[str, Any]:
 def write_part(folder: Path, part: dict[str, Any], rec: EpisodeRecord) -> None:
     """Write the trajectories, then the rows (``PART_FILE`` last: its presence means the
     folder is whole)."""
-    pq.write_table(trajectory_table(rec), folder / TRAJECTORY_PART)
     text = json.dumps(part, default=json_default, separators=(",", ":"))
-    (folder / PART_FILE).write_text(text, encoding="utf-8")
+    for path, write in ((folder / TRAJECTORY_PART,
+                         lambda p: pq.write_table(trajectory_table(rec), p)),
+                        (folder / PART_FILE, lambda p: p.write_text(text, encoding="utf-8"))):
+        try:
+            write(path)
+        except OSError as exc:  # pyarrow's errors do not name the file
+            raise write_error(path, exc) from None
 
 
 def read_part(folder: Path) -> dict[str, Any]:
