@@ -6,6 +6,7 @@ is module-global, so several sessions can coexist in one process.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 
 from simgen.errors import SimgenError
@@ -100,6 +101,7 @@ class PhysicsSession:
     def _reconnect(self) -> None:
         renderer = self.renderer_used
         self._disconnect()
+        _trim_heap()  # hand the old connection's memory back before the new one allocates
         self._connect(renderer)
 
     def reset(self, physics: PhysicsPlan) -> None:
@@ -137,6 +139,15 @@ class PhysicsSession:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _trim_heap() -> None:
+    """Return freed heap memory to the system (glibc ``malloc_trim``; no-op elsewhere), so
+    that renewed connections do not leave the process's footprint growing."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _load_egl(client: int) -> int:
