@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable
 
@@ -32,7 +33,10 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 def write_error(what: object, exc: OSError) -> SimgenError:
     """A one-line error for a failed write (disk full, no permission) during a run, which
     can be continued with ``--resume`` once the cause is fixed."""
-    # Some libraries (pyarrow) raise OSError("[Errno 28] No space left on device").
-    reason = exc.strerror or re.sub(r"^\[Errno \d+\] ", "", str(exc))
+    # pyarrow's OSErrors read "Failed to open local file '...'. Detail: [errno 28] No space
+    # left on device", with or without errno set: the reason is the errno's.
+    code = exc.errno or next((int(m) for m in re.findall(r"\[errno (\d+)\]", str(exc),
+                                                          flags=re.IGNORECASE)), None)
+    reason = os.strerror(code) if code else (exc.strerror or str(exc))
     return SimgenError(f"{what}: cannot write: {reason}; the dataset is incomplete; free "
                        "space or fix permissions, then run again with --resume")

@@ -6,9 +6,11 @@ import json
 
 import cv2
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from simgen.errors import SimgenError
+from simgen.errors import SimgenError, write_error
 from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
 from simgen.writers.images import ImageWriter, decode_depth_png
 from simgen.writers.parts import PART_FILE
@@ -100,3 +102,12 @@ def test_unwritable_output_is_a_clear_error(tmp_path):
         DatasetStore.open(blocker, DATA)
     with pytest.raises(SimgenError, match="cannot write.*--resume"):
         DatasetStore.open(blocker / "sub", DATA)
+
+
+def test_write_errors_from_pyarrow_read_as_one_plain_reason(tmp_path):
+    with pytest.raises(OSError) as raised:
+        pq.write_table(pa.table({"a": [1]}), tmp_path / "missing" / "x.parquet")
+    error = write_error(tmp_path / "x.parquet", raised.value)
+    assert str(error) == (f"{tmp_path / 'x.parquet'}: cannot write: No such file or "
+                          "directory; the dataset is incomplete; free space or fix "
+                          "permissions, then run again with --resume")
