@@ -130,6 +130,11 @@ def test_sigkill_at_several_points_then_resume_gives_the_uninterrupted_bytes(tmp
     assert code == 0, stderr
     assert "already there" in stdout
     assert digest(out) == reference
+    # Resuming a finished dataset does nothing and says so.
+    code, stdout, stderr = finish(simgen("--out", str(out), "--resume"))
+    assert code == 0, stderr
+    assert "done: 4 episodes, 4 already there" in stdout
+    assert digest(out) == reference
 
 
 def test_ctrl_c_stops_every_worker_and_the_run_resumes(tmp_path, reference):

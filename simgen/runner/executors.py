@@ -96,7 +96,7 @@ def describe_exit(exitcode: int | None) -> str:
     return f"worker process exited with code {exitcode}"
 
 
-def _attempt(worker: EpisodeWorker, task: Task,
+def attempt_task(worker: EpisodeWorker, task: Task,
              on_frame: Callable[[], None]) -> Done | Failed:
     """Run one task on ``worker``, turning exceptions into ``Failed``."""
     try:
@@ -132,7 +132,7 @@ class InlineExecutor:
         task, self._task = self._task, None
         if task is None:
             return []
-        return [_attempt(self._worker, task, lambda: self._on_frame(task.index))]
+        return [attempt_task(self._worker, task, lambda: self._on_frame(task.index))]
 
     def close(self) -> None:
         self._worker.close()
@@ -257,7 +257,7 @@ def _process_main(conn, scenario_data: dict, base_dir: Path, parent_pid: int) ->
                 break
             if task is None:
                 break
-            outcome = _attempt(worker, task, lambda t=task: conn.send(("frame", t.index)))
+            outcome = attempt_task(worker, task, lambda t=task: conn.send(("frame", t.index)))
             if isinstance(outcome, Done):
                 conn.send(("done", outcome.result))
             else:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from simgen.errors import SimgenError
-from simgen.runner.executors import Done, Failed, Task, _attempt
+from simgen.runner.executors import Done, Failed, Task, attempt_task
 from simgen.runner.worker import EpisodeWorker
 from simgen.spec import Scenario, scenario_to_data
 
@@ -45,7 +45,7 @@ class EpisodeActor:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            outcome = _attempt(self._worker, Task(index, attempt, staging), lambda: None)
+            outcome = attempt_task(self._worker, Task(index, attempt, staging), lambda: None)
             files: dict[str, bytes] = {}
             if isinstance(outcome, Done):
                 for path in sorted(staging.rglob("*")):

@@ -9,6 +9,7 @@ so a resumed run, a run on 2 workers and a run on Ray all write the same bytes.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Callable
@@ -214,8 +215,6 @@ def _assemble(scenario: Scenario, out_dir: Path, store: DatasetStore,
 
 def _finished_summary(out_dir: Path, elapsed_s: float) -> RunSummary:
     """The summary of a dataset that was already complete."""
-    import json
-
     manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
     counts = manifest["counts"]
     return RunSummary(out_dir, counts["episodes"], counts["frames"], counts["labels"],
