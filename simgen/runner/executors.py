@@ -14,6 +14,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,7 +183,8 @@ class ProcessPoolExecutor:
         process = self._context.Process(
             target=_process_main, name="simgen-worker", daemon=True,
             args=(child, scenario_to_data(self._scenario), self._base_dir, os.getpid()))
-        process.start()
+        with _sigint_ignored():  # inherited through exec: Ctrl-C during the worker's
+            process.start()      # start-up prints no traceback; the parent stops it
         child.close()
         proc = _Process(process, parent)
         self._processes.append(proc)
@@ -264,6 +266,19 @@ def _process_main(conn, scenario_data: dict, base_dir: Path, parent_pid: int) ->
                 conn.send(("failed", (outcome.error, outcome.fatal)))
     finally:
         worker.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore SIGINT in this process meanwhile (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _die_with_parent(parent_pid: int) -> None:
