@@ -194,8 +194,8 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
                 camera_frame = CameraFrame(
                     rgb=shot.rgb, depth_m=shot.depth_m, instance=shot.instance, K=view.K,
                     cam_to_world=view.cam_to_world, velocity_world_mps=velocity)
-                files = {m: f"{folder}/{m}/{cam.name}_{frame:05d}.png" for m in MODALITIES}
                 name = f"{cam.name}_{frame:05d}.png"
+                files = {m: f"{folder}/{m}/{name}" for m in MODALITIES}
                 for modality, array in (("depth", shot.depth_m), ("instance", shot.instance)):
                     images.submit(modality, write_dir / modality / name, array)
                 images.compute(_write_semantic, write_dir / "semantic" / name, semantic_lut,

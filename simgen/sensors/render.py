@@ -59,7 +59,7 @@ def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.
     )
 
 
-#: Renders that flush the previous light from PyBullet 3.2.7's EGL shadow pass.
+#: Renders that flush the previous light from PyBullet 3.2.7's EGL renderer.
 _LIGHT_SETTLE_RENDERS = 2
 
 
@@ -67,10 +67,10 @@ def settle_light(client: int, render_flag: int, view: CameraView,
                  light_direction, shadows: bool) -> None:
     """Make the next render independent of what the connection rendered before.
 
-    The EGL renderer's shadow pass uses the light of earlier calls: the first two frames
-    of an episode showed the previous episode's shadows (34 of 19,200 pixels differed
-    between a fresh and a reused connection). Two tiny renders with this episode's light
-    flush it (measured: identical frames after two, not after one), so an episode's
+    The EGL renderer lights with the light of earlier calls (with or without shadows):
+    the first two frames of an episode showed the previous episode's light (34 of 19,200
+    pixels differed between a fresh and a reused connection). Two tiny renders with this
+    episode's light flush it (measured: identical frames after two, not after one), so an episode's
     images do not depend on which worker made it or what that worker made before. They
     cost about 27 ms each on Mesa llvmpipe (a getCameraImage call's fixed cost; the
     first render of a new world also uploads its meshes, which frame 0 would pay
