@@ -21,6 +21,7 @@ import pytest
 from conftest import ROOT
 
 from simgen.runner.run import run_scenario
+from simgen.runner.worker import EpisodeWorker
 from simgen.spec import load_scenario
 from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
 
@@ -297,3 +298,25 @@ def test_ray_missing_names_the_extra(tmp_path):
                           timeout=120)
     assert proc.returncode == 1
     assert "pip install 'simgen[ray]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_episode_does_not_depend_on_what_its_worker_made_before(tmp_path):
+    """PyBullet's EGL renderer lights a render with the light of earlier calls: unless
+    flushed, an episode's first frames showed the previous episode's sun, so the bytes
+    depended on which worker made the episode and what it had made before."""
+    path = ROOT / "scenarios" / "driving_urban.yaml"
+    scenario = load_scenario(path, ["episodes=2", "duration_s=0.5", "capture.width=320",
+                                    "capture.height=240"])
+    seasoned, fresh = EpisodeWorker(scenario, path.parent), EpisodeWorker(scenario, path.parent)
+    try:
+        seasoned.produce(0, 0, tmp_path / "before")
+        after = seasoned.produce(1, 0, tmp_path / "after")
+        fresh.produce(1, 0, tmp_path / "fresh")
+    finally:
+        seasoned.close()
+        fresh.close()
+    if after.renderer != "egl":
+        pytest.skip("only the EGL renderer keeps light state between calls")
+    made = digest(tmp_path / "after")
+    assert sum(name.endswith(".png") for name in made) >= 8
+    assert made == digest(tmp_path / "fresh")

@@ -12,7 +12,7 @@ import pytest
 
 from simgen.errors import SimgenError, write_error
 from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
-from simgen.writers.images import ImageWriter, decode_depth_png
+from simgen.writers.images import ImageWriter, decode_depth_png, write_image
 from simgen.writers.parts import PART_FILE
 from simgen.writers.store import DatasetStore
 
@@ -82,10 +82,10 @@ def test_images_are_written_exactly(tmp_path):
     depth = rng.uniform(0, 60, (30, 40)).astype(np.float32)
     instance = rng.integers(0, 1000, (30, 40)).astype(np.uint16)
     writer = ImageWriter(threads=2, max_pending=2)
-    for k in range(5):  # more than the backlog: submit blocks instead of growing
-        writer.submit("rgb", tmp_path / f"rgb{k}.png", rgb)
-    writer.submit("depth", tmp_path / "depth.png", depth)
-    writer.submit("instance", tmp_path / "instance.png", instance)
+    for k in range(5):  # more than the backlog: compute blocks instead of growing
+        writer.compute(write_image, tmp_path / f"rgb{k}.png", "rgb", rgb)
+    writer.compute(write_image, tmp_path / "depth.png", "depth", depth)
+    writer.compute(write_image, tmp_path / "instance.png", "instance", instance)
     writer.close()
     back = cv2.cvtColor(cv2.imread(str(tmp_path / "rgb4.png")), cv2.COLOR_BGR2RGB)
     assert np.array_equal(back, rgb)

@@ -375,6 +375,9 @@ _RELEASE_CLEARANCE_M = 0.005
 _RETREAT_M = 0.10
 #: a slipped target's hand collisions come back once its box is this far from the hand's
 _SLIP_CLEARANCE_M = 0.005
+#: How often the joint targets are recomputed (inverse kinematics included), as an arm
+#: controller does; PyBullet's position motors track the last targets in between.
+CONTROL_RATE_HZ = 60.0
 
 
 @register_behaviour("pick_and_place")
@@ -455,6 +458,7 @@ class PickAndPlace(Behaviour):
         self._phase_index = 0
         self._phase_start_s = 0.0
         self._grasp: GraspPlan | None = None
+        self._steps_to_command = 0  # physics steps until the joints are commanded again
 
         self._limits_low, self._limits_high, self._rest = self._null_space()
         for joint, q in zip(
@@ -478,16 +482,25 @@ class PickAndPlace(Behaviour):
     # -- the per-step loop -----------------------------------------------------------
 
     def step(self, t_s: float, dt_s: float) -> None:
-        """Advance the script, then command the joints toward this step's waypoint."""
+        """Advance the script; at the control rate (and whenever a phase begins), command
+        the joints toward this step's waypoint. The motors hold their targets between."""
         spec = PHASES[self._phase_index]
         overdue = t_s - self._phase_start_s > self._move.duration_s + spec.slack_s
+        entered = False
         if self._phase_index + 1 < len(PHASES) and (spec.done(self, t_s) or overdue):
             self._enter(self._phase_index + 1, t_s)
+            entered = True
         if self._slip_due(t_s):
             self._slip(t_s)
         elif self._slip_links:
             self._restore_hand_collisions()
-        self._command(t_s)
+        if entered or self._steps_to_command <= 0:
+            self._command(t_s)
+            self._steps_to_command = max(int(round(1.0 / (CONTROL_RATE_HZ * dt_s))), 1)
+        self._steps_to_command -= 1
+        if (self.gripper_closed and not self.grasped and self.slipped_at_s is None
+                and self._ready_to_attach()):
+            self._attach()
 
     def control(self) -> Control:
         """Current joint positions (arm joints, then fingers) and the gripper/suction state."""
@@ -541,9 +554,6 @@ class PickAndPlace(Behaviour):
                 maxVelocity=self.model.finger_velocity_m_s,
                 physicsClientId=self.client,
             )
-        if (self.gripper_closed and not self.grasped and self.slipped_at_s is None
-                and self._ready_to_attach()):
-            self._attach()
 
     # -- phase entries (each returns the move to follow) ------------------------------
 

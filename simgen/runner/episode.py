@@ -23,7 +23,7 @@ from simgen.sampling.scene import EpisodePlan
 from simgen.sampling.seeds import effects_rng, episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.sensors.labels import LabelRule, ObjectLabel, VisibleBox, object_labels
-from simgen.sensors.render import render, settle_light
+from simgen.sensors.render import RawFrame, capture, settle_light
 from simgen.sensors.silhouette import MeshLibrary
 from simgen.world.build import (
     BuiltWorld,
@@ -160,7 +160,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
     for inst in world.instances:
         semantic_lut[inst.instance_id] = labels.semantic_ids.get(inst.cls, 0)
     record = EpisodeRecord(plan=plan, world=world)
-    logger = _TrajectoryLogger(c, plan, world, behaviours, steps + 1)
+    logger = _TrajectoryLogger(c, plan, world, behaviours)
     disturbances = Disturbances(c, plan, world)
     atmosphere = plan.atmosphere
     lights = EpisodeLights(c, plan, world)
@@ -186,30 +186,24 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
             for k, (cam, (uid, link)) in enumerate(zip(plan.cameras, mounts, strict=True)):
                 view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used, t)
                 if step == 0 and k == 0 and session.renderer_used == "egl":
-                    settle_light(c, session.render_flag, view, light_direction, shadows)
-                shot = render(c, session.render_flag, view, world.uid_to_instance,
-                              light_direction, shadows)
+                    settle_light(c, session.render_flag, view, light_direction)
+                shot = capture(c, session.render_flag, view, light_direction, shadows)
                 carrier = carriers.get(cam.mount)
                 velocity = _carrier_velocity(c, carrier) if carrier is not None else (0, 0, 0)
-                camera_frame = CameraFrame(
-                    rgb=shot.rgb, depth_m=shot.depth_m, instance=shot.instance, K=view.K,
-                    cam_to_world=view.cam_to_world, velocity_world_mps=velocity)
                 name = f"{cam.name}_{frame:05d}.png"
                 files = {m: f"{folder}/{m}/{name}" for m in MODALITIES}
-                for modality, array in (("depth", shot.depth_m), ("instance", shot.instance)):
-                    images.submit(modality, write_dir / modality / name, array)
-                images.compute(_write_semantic, write_dir / "semantic" / name, semantic_lut,
-                               shot.instance)
-                # Labels, masks, effects, the RGB image and per-object visibility need only
-                # this frame and the poses taken above: a writer thread does them while
-                # the simulation goes on (PyBullet is not touched there).
+                # Everything else about the frame needs only its buffers and the poses
+                # taken above: a writer thread does it while the simulation goes on
+                # (PyBullet is not touched there).
                 frame_labels = images.compute(
-                    _label_frame, FrameInputs(
-                        instance=shot.instance, view=view, poses=poses, sizes=sizes,
-                        meshes=meshes, link_poses=link_poses, rule=labels.rule,
-                        effects=effects[k], camera_frame=camera_frame, lights=lights_now,
+                    _process_frame, FrameInputs(
+                        shot=shot, uid_to_instance=world.uid_to_instance,
+                        semantic_lut=semantic_lut, view=view, velocity=velocity,
+                        poses=poses, sizes=sizes, meshes=meshes, link_poses=link_poses,
+                        rule=labels.rule, effects=effects[k], lights=lights_now,
                         rng=effects_rng(root_seed, plan.index, k, frame),
-                        fog=atmosphere.weather.fog, rgb_path=write_dir / "rgb" / name))
+                        fog=atmosphere.weather.fog,
+                        paths={m: write_dir / m / name for m in MODALITIES}))
                 record.frames.append(FrameRecord(
                     frame=frame, time_s=t, camera=cam.name, files=files,
                     width=view.width, height=view.height, K=view.K,
@@ -228,48 +222,53 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
 
 @dataclass(frozen=True)
 class FrameInputs:
-    """Everything ``_label_frame`` needs: one camera's render and the frame's poses."""
+    """Everything ``_process_frame`` needs: one camera's buffers and the frame's poses."""
 
-    instance: np.ndarray
+    shot: RawFrame
+    uid_to_instance: np.ndarray
+    semantic_lut: np.ndarray  # instance id -> semantic class id
     view: Any  # CameraView
+    velocity: tuple[float, float, float]  # of the body carrying the camera (world, m/s)
     poses: dict[int, tuple[np.ndarray, np.ndarray]]  # instance id -> box centre, rotation
     sizes: dict[int, np.ndarray]
     meshes: dict[int, Any]  # instance id -> BodyMesh
     link_poses: dict[int, tuple[np.ndarray, np.ndarray]]  # instance id -> link rotations, origins
     rule: LabelRule
     effects: EpisodeEffects
-    camera_frame: CameraFrame
     lights: Any
     rng: np.random.Generator
     fog: Any
-    rgb_path: Path
+    paths: dict[str, Path]  # modality -> image file
 
 
-def _label_frame(x: FrameInputs) -> FrameLabels:
-    """Label one frame, encode its masks, apply its effects, write its RGB image and
-    measure its labels' visibility. Runs on a writer thread: it touches no PyBullet state
-    and each frame has its own RNG, so the result does not depend on scheduling."""
+def _process_frame(x: FrameInputs) -> FrameLabels:
+    """Decode one camera's buffers, write its depth, instance and semantic images, label
+    it, encode its masks, apply its effects, write its RGB image and measure its labels'
+    visibility. Runs on a writer thread: it touches no PyBullet state and each frame has
+    its own RNG, so the result does not depend on scheduling."""
     view = x.view
+    shot = x.shot.decode(x.uid_to_instance)
+    write_image(x.paths["depth"], "depth", shot.depth_m)
+    write_image(x.paths["instance"], "instance", shot.instance)
+    write_image(x.paths["semantic"], "semantic", x.semantic_lut[shot.instance])
 
     def unoccluded(i: int) -> np.ndarray:
         return x.meshes[i].silhouette_at(*x.link_poses[i], view.K, view.cam_to_world,
                                          view.width, view.height, view.near_m, view.far_m)
 
-    objects = object_labels(x.instance, x.poses, x.sizes, view.K, view.cam_to_world,
+    objects = object_labels(shot.instance, x.poses, x.sizes, view.K, view.cam_to_world,
                             view.near_m, x.rule, unoccluded)
     boxes = [o.visible for o in objects if o.status == "labeled"]
     label_ids = [b.instance_id for b in boxes]
-    masks = instance_rles(x.instance, label_ids)
-    result = x.effects.apply(x.camera_frame, x.lights, x.rng)
-    write_image(x.rgb_path, "rgb", result.rgb)
-    visibility = object_visibility(x.instance, label_ids, x.camera_frame.depth_m, view.K,
+    masks = instance_rles(shot.instance, label_ids)
+    camera_frame = CameraFrame(
+        rgb=shot.rgb, depth_m=shot.depth_m, instance=shot.instance, K=view.K,
+        cam_to_world=view.cam_to_world, velocity_world_mps=x.velocity)
+    result = x.effects.apply(camera_frame, x.lights, x.rng)
+    write_image(x.paths["rgb"], "rgb", result.rgb)
+    visibility = object_visibility(shot.instance, label_ids, shot.depth_m, view.K,
                                    result.lit_linear, result.final_linear, x.fog)
     return FrameLabels(objects, boxes, masks, dict(result.values), visibility)
-
-
-def _write_semantic(path: Path, lut: np.ndarray, instance: np.ndarray) -> None:
-    """The semantic mask (instance ids through the class lookup table), written."""
-    write_image(path, "semantic", lut[instance])
 
 
 def _carrier_velocity(client: int, behaviour: Behaviour) -> tuple[float, float, float]:
@@ -296,40 +295,42 @@ def _camera_mounts(client: int, plan: EpisodePlan, world: BuiltWorld):
 
 
 class _TrajectoryLogger:
-    """Fills preallocated arrays with every body's state after each step."""
+    """Collects every body's state after each step (as tuples: converting each step's
+    values to array rows costs more than reading them), made arrays by ``finish``."""
 
-    def __init__(self, client, plan, world, behaviours, n):
+    def __init__(self, client, plan, world, behaviours):
         self.client = client
         self.behaviours = behaviours
-        self.trajectories = []
-        for body in plan.bodies:
-            tr = Trajectory(
-                name=body.name, cls=body.cls,
-                instance_id=world.instance(body.name).instance_id,
-                position_m=np.zeros((n, 3)), orientation_xyzw=np.zeros((n, 4)),
-                linear_velocity_mps=np.zeros((n, 3)), angular_velocity_radps=np.zeros((n, 3)))
-            self.trajectories.append(tr)
+        self.trajectories = [
+            Trajectory(name=body.name, cls=body.cls,
+                       instance_id=world.instance(body.name).instance_id,
+                       position_m=np.zeros((0, 3)), orientation_xyzw=np.zeros((0, 4)),
+                       linear_velocity_mps=np.zeros((0, 3)),
+                       angular_velocity_radps=np.zeros((0, 3)))
+            for body in plan.bodies]
+        self._states: list[list] = [[] for _ in behaviours]
         self._controls: list[list] = [[] for _ in behaviours]
 
     def log(self, step: int) -> None:
         """Record every body's pose, velocity and control at simulation step ``step``."""
         c = self.client
-        for tr, behaviour, controls in zip(self.trajectories, self.behaviours, self._controls,
-                                           strict=True):
+        for behaviour, states, controls in zip(self.behaviours, self._states, self._controls,
+                                               strict=True):
             pos, orn = p.getBasePositionAndOrientation(behaviour.uid, physicsClientId=c)
             if behaviour.kinematic:
                 lin, ang = behaviour.velocity()
             else:
                 lin, ang = p.getBaseVelocity(behaviour.uid, physicsClientId=c)
-            tr.position_m[step] = pos
-            tr.orientation_xyzw[step] = orn
-            tr.linear_velocity_mps[step] = lin
-            tr.angular_velocity_radps[step] = ang
+            states.append((*pos, *orn, *lin, *ang))
             controls.append(behaviour.control())
 
     def finish(self) -> list[Trajectory]:
         """The trajectories, with control columns for the bodies that report them."""
-        for tr, controls in zip(self.trajectories, self._controls, strict=True):
+        for tr, states, controls in zip(self.trajectories, self._states, self._controls,
+                                        strict=True):
+            state = np.array(states, dtype=np.float64).reshape(len(states), 13)
+            tr.position_m, tr.orientation_xyzw = state[:, 0:3], state[:, 3:7]
+            tr.linear_velocity_mps, tr.angular_velocity_radps = state[:, 7:10], state[:, 10:13]
             if any(ctl.steering_rad is not None for ctl in controls):
                 tr.steering_rad = np.array([ctl.steering_rad or 0.0 for ctl in controls])
                 tr.throttle = np.array([ctl.throttle or 0.0 for ctl in controls])

@@ -48,6 +48,11 @@ class InjectedFault(RuntimeError):
     """The exception an injected ``exception`` fault raises."""
 
 
+#: Frames whose buffers may wait for the writer threads (one job each, ~4 MB at
+#: 640x480) before the simulation waits for them.
+FRAMES_IN_FLIGHT = 8
+
+
 class EpisodeWorker:
     """Makes episodes of one scenario with one physics connection, mesh cache and image
     writer, kept from one episode to the next."""
@@ -80,7 +85,7 @@ class EpisodeWorker:
         if self._meshes is None:
             self._meshes = MeshLibrary()
         if self._images is None:
-            self._images = ImageWriter()
+            self._images = ImageWriter(max_pending=FRAMES_IN_FLIGHT)
         plan = plan_episode(self.scenario, index, self.base_dir)
         try:
             record = run_episode(session, plan, self.scenario.seed, staging, self._images,

@@ -24,18 +24,45 @@ class RenderedFrame:
 
 
 def depth_buffer_to_metres(buffer: np.ndarray, near: float, far: float) -> np.ndarray:
-    """Invert the perspective depth buffer (in [0, 1]) to z-depth in metres (1 -> far).
+    """Invert the perspective depth buffer (in [0, 1]) to z-depth in metres (1 -> far),
+    in float32 (a few micrometres from float64 arithmetic at 65 m, well below the
+    millimetre the depth images keep).
 
     Whether a pixel hit anything is the segmentation's call, not the buffer's: EGL's
     buffer reaches exactly 1.0 for surfaces within millimetres of the far plane.
     """
-    buffer = np.minimum(buffer.astype(np.float64), 1.0)
-    return (far * near / (far - (far - near) * buffer)).astype(np.float32)
+    depth = np.minimum(np.asarray(buffer, dtype=np.float32), np.float32(1.0))
+    depth *= np.float32(far - near)
+    np.subtract(np.float32(far), depth, out=depth)
+    np.divide(np.float32(far * near), depth, out=depth)
+    return depth
 
 
-def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.ndarray,
-           light_direction=(0.4, -0.3, 0.85), shadows: bool = False):
-    """Render ``view`` and map PyBullet's segmentation (body uids) to instance ids.
+@dataclass(frozen=True)
+class RawFrame:
+    """``getCameraImage``'s buffers as they came, for ``decode`` off the simulation
+    thread (PyBullet hands out new arrays on every call, so nothing changes them)."""
+
+    rgba: np.ndarray  # (H, W, 4) uint8
+    depth_buffer: np.ndarray  # (H, W) float32 in [0, 1]
+    segmentation: np.ndarray  # (H, W) body uid, -1 for none
+    near_m: float
+    far_m: float
+
+    def decode(self, uid_to_instance: np.ndarray) -> RenderedFrame:
+        """RGB, metric depth and instance ids (``uid_to_instance[uid + 1]``)."""
+        seg = self.segmentation
+        depth_m = depth_buffer_to_metres(self.depth_buffer, self.near_m, self.far_m)
+        depth_m *= seg >= 0  # no body hit: the only "no surface" (0) the depth images hold
+        # Segmentation holds the body uid (-1 for none); shift by one to index the table.
+        instance = uid_to_instance.take(seg + 1, mode="clip")
+        rgb = np.ascontiguousarray(self.rgba[:, :, :3])
+        return RenderedFrame(rgb=rgb, depth_m=depth_m, instance=instance)
+
+
+def capture(client: int, render_flag: int, view: CameraView,
+            light_direction=(0.4, -0.3, 0.85), shadows: bool = False) -> RawFrame:
+    """Render ``view``: the buffers only, nothing converted (see ``RawFrame.decode``).
 
     ``light_direction`` (world frame, towards the light) and ``shadows`` are passed on
     every call: both renderers keep the previous call's light state otherwise.
@@ -45,39 +72,41 @@ def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.
             view.width, view.height, view.view_gl, view.proj_gl, renderer=render_flag,
             lightDirection=list(light_direction), shadow=int(shadows),
             physicsClientId=client)
-    rgba = np.asarray(rgba, dtype=np.uint8).reshape(view.height, view.width, 4)
-    depth = np.asarray(depth, dtype=np.float32).reshape(view.height, view.width)
-    seg = np.asarray(seg, dtype=np.int64).reshape(view.height, view.width)
-    depth_m = depth_buffer_to_metres(depth, view.near_m, view.far_m)
-    depth_m[seg < 0] = 0.0  # no body hit: the only "no surface" (0) the depth images hold
-    # Segmentation holds the body uid (-1 for none); shift by one to index the lookup table.
-    seg = np.clip(seg + 1, 0, len(uid_to_instance) - 1)
-    return RenderedFrame(
-        rgb=np.ascontiguousarray(rgba[:, :, :3]),
-        depth_m=depth_m,
-        instance=uid_to_instance[seg],
-    )
+    shape = (view.height, view.width)
+    return RawFrame(
+        rgba=np.asarray(rgba, dtype=np.uint8).reshape(*shape, 4),
+        depth_buffer=np.asarray(depth, dtype=np.float32).reshape(shape),
+        segmentation=np.asarray(seg, dtype=np.int32).reshape(shape),
+        near_m=view.near_m, far_m=view.far_m)
+
+
+def render(client: int, render_flag: int, view: CameraView, uid_to_instance: np.ndarray,
+           light_direction=(0.4, -0.3, 0.85), shadows: bool = False) -> RenderedFrame:
+    """Render ``view`` and map PyBullet's segmentation (body uids) to instance ids."""
+    return capture(client, render_flag, view, light_direction, shadows).decode(
+        uid_to_instance)
 
 
 #: Renders that flush the previous light from PyBullet 3.2.7's EGL renderer.
 _LIGHT_SETTLE_RENDERS = 2
 
 
-def settle_light(client: int, render_flag: int, view: CameraView,
-                 light_direction, shadows: bool) -> None:
+def settle_light(client: int, render_flag: int, view: CameraView, light_direction) -> None:
     """Make the next render independent of what the connection rendered before.
 
     The EGL renderer lights with the light of earlier calls (with or without shadows):
     the first two frames of an episode showed the previous episode's light (34 of 19,200
     pixels differed between a fresh and a reused connection). Two tiny renders with this
-    episode's light flush it (measured: identical frames after two, not after one), so an episode's
-    images do not depend on which worker made it or what that worker made before. They
-    cost about 27 ms each on Mesa llvmpipe (a getCameraImage call's fixed cost; the
-    first render of a new world also uploads its meshes, which frame 0 would pay
-    otherwise).
+    episode's light flush it (measured: identical frames after two, not after one), so an
+    episode's images do not depend on which worker made it or what that worker made
+    before. They render without shadows, which flushes the light just as well (checked
+    the same way) and skips the shadow map pass, a full-size pass whatever the image
+    size: on Mesa llvmpipe each costs a getCameraImage call's fixed cost (about 6 ms),
+    plus, for the first render of a new world, the mesh upload frame 0 would pay
+    otherwise.
     """
     with quiet_stdout():
         for _ in range(_LIGHT_SETTLE_RENDERS):
             p.getCameraImage(8, 8, view.view_gl, view.proj_gl, renderer=render_flag,
-                             lightDirection=list(light_direction), shadow=int(shadows),
+                             lightDirection=list(light_direction), shadow=0,
                              flags=p.ER_NO_SEGMENTATION_MASK, physicsClientId=client)

@@ -1,4 +1,4 @@
-"""Image writers keyed by modality, encoding PNGs on background threads.
+"""Image writers keyed by modality, and the background threads frames are finished on.
 
 OpenCV's encoder releases the GIL, so encoding overlaps with simulation and
 rendering on the main thread. Files are written under a temporary name and renamed,
@@ -21,10 +21,12 @@ from simgen.errors import SimgenError, write_error
 #: Depth PNGs store millimetres in uint16: 0 = no surface within the far plane,
 #: 65535 = 65.535 m or farther.
 DEPTH_SCALE_MM_PER_M = 1000.0
-#: Fastest zlib level with run-length matching: as fast as plain level 1 on rendered
-#: frames and 15-35% smaller (measured on the shipped scenarios).
+#: Fastest zlib level with run-length matching, and one PNG row filter (Sub) for every
+#: row instead of libpng's adaptive choice among five: measured on the shipped
+#: scenarios' frames, encoding takes 40-70% less time (RGB 14.5 -> 8.7 ms, depth 4.5 ->
+#: 1.6 ms, id masks 3.7 -> 1.2 ms at 640x480) for files 10% (RGB) to 30% (depth) larger.
 PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY,
-              cv2.IMWRITE_PNG_STRATEGY_RLE]
+              cv2.IMWRITE_PNG_STRATEGY_RLE, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB]
 
 
 def encode_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -74,26 +76,19 @@ def write_image(path: Path, modality: str, array: np.ndarray) -> None:
 
 
 class ImageWriter:
-    """Encodes and writes images on ``threads`` threads with a bounded backlog."""
+    """Runs frame work (labels, effects, encoding and writing images) on ``threads``
+    threads with a bounded backlog of ``max_pending`` jobs."""
 
     def __init__(self, threads: int = 2, max_pending: int = 24):
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="png")
         self._pending: deque[Future] = deque()
         self._max_pending = max_pending
 
-    def submit(self, modality: str, path: Path, array: np.ndarray) -> None:
-        """Queue one image (converted and encoded on a writer thread: ``array`` must not
-        change afterwards); blocks while the backlog is full (bounding memory)."""
-        if modality not in IMAGE_ENCODERS:
-            raise ValueError(f"unknown image modality {modality!r}")
-        while len(self._pending) >= self._max_pending:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(write_image, path, modality, array))
-
     def compute(self, fn, *args) -> Future:
-        """Run ``fn(*args)`` on the writer threads (work that can overlap the simulation;
-        it must not wait for other work queued here); the result comes from the returned
-        future. Counts against the backlog like an image, and ``drain`` waits for it."""
+        """Run ``fn(*args)`` on the writer threads (work that can overlap the simulation,
+        such as ``write_image``; it must not wait for other work queued here, and its
+        arguments must not change afterwards); the result comes from the returned future.
+        Blocks while the backlog is full (bounding memory); ``drain`` waits for it."""
         while len(self._pending) >= self._max_pending:
             self._pending.popleft().result()
         future = self._pool.submit(fn, *args)
