@@ -37,7 +37,7 @@ Targets (640x480, EGL): pipeline >= 0.85 x bare per core; 2 workers >= 1.7 x 1 w
 Sampling: episode plans per second for each scenario without and with a set of
 ``require`` constraints (rejection sampling), their ratio and the mean draws per episode.
 
-    python benchmarks/bench.py [--scenarios NAME ...] [--episodes 4] [--width 640]
+    python benchmarks/bench.py [--scenarios NAME ...] [--episodes 8] [--width 640]
         [--height 480] [--renderer auto|egl|tiny] [--plans 200]
 """
 
@@ -279,7 +279,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", nargs="+", default=None, metavar="NAME",
                         help="shipped scenarios to run (default: all)")
-    parser.add_argument("--episodes", type=int, default=4)
+    parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--renderer", default="auto", choices=("auto", "egl", "tiny"))

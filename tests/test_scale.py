@@ -3,9 +3,11 @@ exactly, crashed workers are retried then listed as failed, write errors stop cl
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -320,3 +322,30 @@ def test_an_episode_does_not_depend_on_what_its_worker_made_before(tmp_path):
     made = digest(tmp_path / "after")
     assert sum(name.endswith(".png") for name in made) >= 8
     assert made == digest(tmp_path / "fresh")
+
+
+def _worker_affinities(workers: int, out: Path) -> list[frozenset[int]]:
+    """The cores each worker process may run on, read while the run makes frames."""
+    seen: dict[int, frozenset[int]] = {}
+
+    def look(_state) -> None:
+        for child in multiprocessing.active_children():
+            if child.name == "simgen-worker":
+                with contextlib.suppress(OSError):  # it may just have exited
+                    seen[child.pid] = frozenset(os.sched_getaffinity(child.pid))
+
+    summary = run_scenario(load_scenario(SCENARIO, OVERRIDES), SCENARIO, out,
+                           workers=workers, progress=look)
+    assert not summary.failed
+    return sorted(seen.values(), key=sorted)
+
+
+def test_one_worker_per_core_pins_each_worker_to_its_own_core(tmp_path):
+    cores = os.sched_getaffinity(0)
+    if len(cores) < 2:
+        pytest.skip("needs 2 cores")
+    assert _worker_affinities(len(cores), tmp_path / "all") == [frozenset({c})
+                                                                for c in sorted(cores)]
+    # fewer workers than cores: they stay free to use the idle ones
+    assert _worker_affinities(len(cores) - 1, tmp_path / "fewer") == [
+        frozenset(cores)] * (len(cores) - 1)

@@ -143,7 +143,23 @@ class InlineExecutor:
 class _Process:
     process: multiprocessing.process.BaseProcess
     conn: multiprocessing.connection.Connection
+    core: int | None  # the core it is pinned to (None: free)
     task: Task | None = None
+
+
+def worker_cores(workers: int) -> list[int] | None:
+    """The core each of ``workers`` processes is pinned to, or None to leave them free.
+
+    With one worker per usable core the run has the machine to itself: pinning keeps
+    each worker's render and writer threads on one core instead of spreading every
+    worker's threads over all of them (measured: 5-10 % more frames per second with 2
+    workers on 2 cores). With fewer workers they stay free to use the idle cores.
+    """
+    try:
+        usable = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None
+    return usable if workers == len(usable) > 1 else None
 
 
 class ProcessPoolExecutor:
@@ -162,6 +178,7 @@ class ProcessPoolExecutor:
         self._on_frame = on_frame
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[_Process] = []
+        self._cores = worker_cores(workers)
 
     @property
     def free(self) -> int:
@@ -179,14 +196,18 @@ class ProcessPoolExecutor:
             pass  # the process died; wait() reports it
 
     def _start(self) -> _Process:
+        core = None
+        if self._cores is not None:  # a replacement takes the core of the one it replaces
+            taken = {p.core for p in self._processes}
+            core = next(c for c in self._cores if c not in taken)
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_process_main, name="simgen-worker", daemon=True,
-            args=(child, scenario_to_data(self._scenario), self._base_dir, os.getpid()))
+            args=(child, scenario_to_data(self._scenario), self._base_dir, os.getpid(), core))
         with _sigint_ignored():  # inherited through exec: Ctrl-C during the worker's
             process.start()      # start-up prints no traceback; the parent stops it
         child.close()
-        proc = _Process(process, parent)
+        proc = _Process(process, parent, core)
         self._processes.append(proc)
         return proc
 
@@ -242,13 +263,18 @@ class ProcessPoolExecutor:
         self._processes = []
 
 
-def _process_main(conn, scenario_data: dict, base_dir: Path, parent_pid: int) -> None:
-    """A worker process: make the episodes it is sent until told to stop.
+def _process_main(conn, scenario_data: dict, base_dir: Path, parent_pid: int,
+                  core: int | None = None) -> None:
+    """A worker process: make the episodes it is sent until told to stop, on ``core``
+    alone if one is given (before any thread starts, so that they all stay there).
 
     The scenario travels as data (its edge-case models are built at run time and do not
     pickle) and is validated again here.
     """
     _die_with_parent(parent_pid)
+    if core is not None:
+        with contextlib.suppress(OSError):  # the core went away: run free
+            os.sched_setaffinity(0, {core})
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     worker = EpisodeWorker(Scenario.model_validate(scenario_data), base_dir)
     try:
