@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -116,37 +115,28 @@ def read_part(folder: Path) -> dict[str, Any]:
 
 
 def trajectory_table(rec: EpisodeRecord) -> pa.Table:
-    """Every body's per-step state and control, as rows of ``TRAJ_SCHEMA``."""
+    """Every body's per-step state and control, as rows of ``TRAJ_SCHEMA`` (NaN floats
+    are nulls: no steering or throttle for bodies that are not vehicles)."""
     parts = []
     for tr in rec.trajectories:
         n = len(tr.position_m)
-        cols: dict[str, Any] = {
-            "episode": np.full(n, rec.plan.index, dtype=np.int64),
-            "step": np.arange(n, dtype=np.int64),
-            "time_s": np.arange(n) * rec.plan.physics.time_step_s,
-            "actor": [tr.name] * n, "class": [tr.cls] * n,
-            "instance_id": np.full(n, tr.instance_id, dtype=np.int64),
-        }
-        for k, axis in enumerate("xyz"):
-            cols[f"{axis}_m"] = tr.position_m[:, k]
-        for k, axis in enumerate("xyzw"):
-            cols[f"q{axis}"] = tr.orientation_xyzw[:, k]
-        for k, axis in enumerate("xyz"):
-            cols[f"v{axis}_mps"] = tr.linear_velocity_mps[:, k]
-        for k, axis in enumerate("xyz"):
-            cols[f"w{axis}_radps"] = tr.angular_velocity_radps[:, k]
-        cols["steering_rad"] = tr.steering_rad if tr.steering_rad is not None \
-            else np.full(n, np.nan)
-        cols["throttle"] = tr.throttle if tr.throttle is not None else np.full(n, np.nan)
-        cols["joint_positions_rad"] = tr.joint_positions_rad if tr.joint_positions_rad \
-            is not None else [None] * n
-        cols["gripper_closed"] = pd.array(tr.gripper_closed, dtype="boolean") \
-            if tr.gripper_closed is not None else pd.array([None] * n, dtype="boolean")
-        parts.append(pd.DataFrame(cols))
+        cols: list[Any] = [
+            np.full(n, rec.plan.index, dtype=np.int64), np.arange(n, dtype=np.int64),
+            np.arange(n) * rec.plan.physics.time_step_s, [tr.name] * n, [tr.cls] * n,
+            np.full(n, tr.instance_id, dtype=np.int64),
+            *tr.position_m.T, *tr.orientation_xyzw.T, *tr.linear_velocity_mps.T,
+            *tr.angular_velocity_radps.T,
+            tr.steering_rad if tr.steering_rad is not None else np.full(n, np.nan),
+            tr.throttle if tr.throttle is not None else np.full(n, np.nan),
+            tr.joint_positions_rad if tr.joint_positions_rad is not None else [None] * n,
+            tr.gripper_closed if tr.gripper_closed is not None else [None] * n,
+        ]
+        parts.append(pa.Table.from_arrays(
+            [pa.array(col, type=field.type, from_pandas=True)
+             for col, field in zip(cols, TRAJ_SCHEMA, strict=True)], schema=TRAJ_SCHEMA))
     if not parts:
         return TRAJ_SCHEMA.empty_table()
-    return pa.Table.from_pandas(pd.concat(parts, ignore_index=True), schema=TRAJ_SCHEMA,
-                                preserve_index=False)
+    return pa.concat_tables(parts).combine_chunks()
 
 
 #: Columns of frame_objects.parquet (boxes.parquet: the rows with status "labeled",
