@@ -176,7 +176,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
         (write_dir / modality).mkdir(parents=True, exist_ok=True)
     for step in range(steps + 1):
         t = step * dt
-        logger.log(step)
+        logger.log()
         if step % capture_every == 0:
             frame = step // capture_every
             lights_now = lights.at_now()
@@ -296,23 +296,18 @@ def _camera_mounts(client: int, plan: EpisodePlan, world: BuiltWorld):
 
 class _TrajectoryLogger:
     """Collects every body's state after each step (as tuples: converting each step's
-    values to array rows costs more than reading them), made arrays by ``finish``."""
+    values to array rows costs more than reading them); ``finish`` makes the arrays."""
 
     def __init__(self, client, plan, world, behaviours):
         self.client = client
+        self.bodies = [(body.name, body.cls, world.instance(body.name).instance_id)
+                       for body in plan.bodies]
         self.behaviours = behaviours
-        self.trajectories = [
-            Trajectory(name=body.name, cls=body.cls,
-                       instance_id=world.instance(body.name).instance_id,
-                       position_m=np.zeros((0, 3)), orientation_xyzw=np.zeros((0, 4)),
-                       linear_velocity_mps=np.zeros((0, 3)),
-                       angular_velocity_radps=np.zeros((0, 3)))
-            for body in plan.bodies]
         self._states: list[list] = [[] for _ in behaviours]
         self._controls: list[list] = [[] for _ in behaviours]
 
-    def log(self, step: int) -> None:
-        """Record every body's pose, velocity and control at simulation step ``step``."""
+    def log(self) -> None:
+        """Record every body's pose, velocity and control at the current step."""
         c = self.client
         for behaviour, states, controls in zip(self.behaviours, self._states, self._controls,
                                                strict=True):
@@ -326,15 +321,19 @@ class _TrajectoryLogger:
 
     def finish(self) -> list[Trajectory]:
         """The trajectories, with control columns for the bodies that report them."""
-        for tr, states, controls in zip(self.trajectories, self._states, self._controls,
-                                        strict=True):
+        trajectories = []
+        for (name, cls, instance_id), states, controls in zip(
+                self.bodies, self._states, self._controls, strict=True):
             state = np.array(states, dtype=np.float64).reshape(len(states), 13)
-            tr.position_m, tr.orientation_xyzw = state[:, 0:3], state[:, 3:7]
-            tr.linear_velocity_mps, tr.angular_velocity_radps = state[:, 7:10], state[:, 10:13]
+            tr = Trajectory(name=name, cls=cls, instance_id=instance_id,
+                            position_m=state[:, 0:3], orientation_xyzw=state[:, 3:7],
+                            linear_velocity_mps=state[:, 7:10],
+                            angular_velocity_radps=state[:, 10:13])
             if any(ctl.steering_rad is not None for ctl in controls):
                 tr.steering_rad = np.array([ctl.steering_rad or 0.0 for ctl in controls])
                 tr.throttle = np.array([ctl.throttle or 0.0 for ctl in controls])
             if any(ctl.joint_positions_rad is not None for ctl in controls):
                 tr.joint_positions_rad = [list(ctl.joint_positions_rad or ()) for ctl in controls]
                 tr.gripper_closed = np.array([bool(ctl.gripper_closed) for ctl in controls])
-        return self.trajectories
+            trajectories.append(tr)
+        return trajectories
