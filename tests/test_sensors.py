@@ -9,6 +9,7 @@ from conftest import RENDERERS
 from simgen.sampling.scene import CameraPlan
 from simgen.sensors.camera import camera_view, project_points
 from simgen.sensors.labels import visible_boxes
+from simgen.sensors.pixels import InstancePixels
 from simgen.sensors.render import render
 from simgen.world.bullet import p
 from simgen.world.engine import PhysicsSession
@@ -155,3 +156,23 @@ def test_visible_boxes_are_tight_bounds_and_respect_threshold():
         ys, xs = np.nonzero(mask == i)
         assert (b.x0, b.y0, b.x1, b.y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
         assert b.pixels == len(xs)
+
+
+def test_instance_pixels_group_each_asked_id_in_image_order():
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 6, (37, 53)).astype(np.uint16)
+    image[5:9, 10:30] = 9
+    pixels = InstancePixels.of(image, [1, 2, 5, 7, 9, 0])  # 7 has no pixel; 0 is background
+    assert pixels.ids.tolist() == [1, 2, 5, 9]
+    assert pixels.index(7) is None and pixels.index(3) is None
+    for i in (1, 2, 5, 9):
+        k = pixels.index(i)
+        rows, cols = np.nonzero(image == i)  # row-major, as the pixels are kept
+        got_rows, got_cols = pixels.pixels(k)
+        assert np.array_equal(got_rows, rows) and np.array_equal(got_cols, cols)
+        assert pixels.count(k) == rows.size
+        assert (pixels.top[k], pixels.bottom[k], pixels.left[k], pixels.right[k]) == (
+            rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
+    # The same boxes whether visible_boxes groups the pixels or is handed them.
+    assert visible_boxes(image, np.array([9, 1]), 1) == visible_boxes(
+        image, np.array([9, 1]), 1, pixels)

@@ -97,6 +97,12 @@ def both_paths(mesh: BodyMesh, client: int, uid: int, view) -> np.ndarray:
     slow = silhouette(mesh.world_triangles(client, uid), view.K, view.cam_to_world,
                       view.width, view.height, view.near_m)
     assert int((fast != slow).sum()) <= MAX_PATH_DIFF_PX
+    # The window the labels read (no image-sized mask per object) holds the same pixels.
+    window = mesh.silhouette_window(*mesh.link_poses(client, uid), view.K, view.cam_to_world,
+                                    view.width, view.height, view.near_m)
+    pixel_ids = np.arange(fast.size).reshape(fast.shape)
+    assert np.array_equal(window.of(pixel_ids), pixel_ids[fast])
+    assert window.count() == int(fast.sum())
     return fast
 
 

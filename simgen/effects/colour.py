@@ -13,6 +13,7 @@ import numpy as np
 
 #: Rec. 709 / sRGB luminance weights for linear RGB.
 LUMA_WEIGHTS = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+_LUMA_ROW = LUMA_WEIGHTS.reshape(1, 3)
 
 #: Linear levels 0..1 of the linear -> 8-bit look-up table are quantised to this many
 #: steps; the table runs on to 65535 (all 255) so that saturating values need no clip.
@@ -76,6 +77,13 @@ def luminance(linear: np.ndarray) -> np.ndarray:
     linear = np.asarray(linear, dtype=np.float32)
     return (LUMA_WEIGHTS[0] * linear[..., 0] + LUMA_WEIGHTS[1] * linear[..., 1]
             + LUMA_WEIGHTS[2] * linear[..., 2])
+
+
+def image_luminance(linear: np.ndarray) -> np.ndarray:
+    """``luminance`` of a whole (H, W, 3) float32 image in one OpenCV pass (several times
+    faster; equal up to float32 rounding)."""
+    linear = np.ascontiguousarray(linear, dtype=np.float32)
+    return cv2.transform(linear, _LUMA_ROW).reshape(linear.shape[:2])
 
 
 # --- Blackbody colour -------------------------------------------------------------------

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simgen.effects.colour import luminance
+from simgen.effects.colour import image_luminance
 from simgen.effects.weather import fog_transmittance
 from simgen.sampling.conditions import FogParams
+from simgen.sensors.pixels import InstancePixels
 
 #: The surround box grows the object's box by this share of its size on each side ...
 SURROUND_MARGIN_SHARE = 0.25
@@ -51,33 +52,31 @@ def _weber(obj: np.ndarray, surround: np.ndarray) -> float:
 
 def object_visibility(instance: np.ndarray, ids: Iterable[int], depth_m: np.ndarray,
                       K: np.ndarray, lit_linear: np.ndarray, final_linear: np.ndarray,
-                      fog: FogParams | None) -> dict[int, ObjectVisibility]:
+                      fog: FogParams | None,
+                      pixels: InstancePixels | None = None) -> dict[int, ObjectVisibility]:
     """``ObjectVisibility`` of each id in ``ids`` that has visible pixels in ``instance``.
 
     Ids with no pixel (hidden, out of view, absent) are left out. One pass over the image
-    finds every object's pixels and box; each object then costs only its grown box.
+    finds every object's pixels and box (``pixels``, ``InstancePixels.of(instance, ids)``
+    for these ids or more, when the caller has it already); each object then costs only
+    its grown box.
     """
     wanted = np.unique(np.asarray(list(ids), dtype=np.int64))
     wanted = wanted[wanted > 0]
     if wanted.size == 0:
         return {}
+    if pixels is None:
+        pixels = InstancePixels.of(instance, wanted)
     height, width = instance.shape
-    flat = instance.ravel()
-    in_set = np.isin(flat, wanted)
-    where = np.flatnonzero(in_set)
-    if where.size == 0:
-        return {}
-    labels = flat[where].astype(np.int64)
-    order = np.argsort(labels, kind="stable")
-    where, labels = where[order], labels[order]
-    present, starts = np.unique(labels, return_index=True)
-    ends = np.append(starts[1:], labels.size)
-    rows, cols = np.divmod(where, width)
     K = np.asarray(K, dtype=np.float64)
     k_inv = np.linalg.inv(K)
+    final_y = lit_y = None  # whole-image luminances, made when an object needs them
     result: dict[int, ObjectVisibility] = {}
-    for obj_id, a, b in zip(present.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        r, c = rows[a:b], cols[a:b]
+    for obj_id in wanted.tolist():
+        k = pixels.index(obj_id)
+        if k is None:
+            continue
+        r, c = pixels.pixels(k)
         z = depth_m[r, c].astype(np.float64)
         hit = z > 0
         if hit.any():
@@ -90,7 +89,8 @@ def object_visibility(instance: np.ndarray, ids: Iterable[int], depth_m: np.ndar
             transmittance = 1.0
         else:
             transmittance = float(fog_transmittance(distance, fog.visibility_m))
-        r0, r1, c0, c1 = int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1
+        r0, r1 = int(pixels.top[k]), int(pixels.bottom[k])
+        c0, c1 = int(pixels.left[k]), int(pixels.right[k])
         grow_r = max(SURROUND_MARGIN_MIN_PX, int(math.ceil(SURROUND_MARGIN_SHARE * (r1 - r0))))
         grow_c = max(SURROUND_MARGIN_MIN_PX, int(math.ceil(SURROUND_MARGIN_SHARE * (c1 - c0))))
         box = (slice(max(r0 - grow_r, 0), min(r1 + grow_r, height)),
@@ -100,10 +100,11 @@ def object_visibility(instance: np.ndarray, ids: Iterable[int], depth_m: np.ndar
         if not surround.any():
             result[obj_id] = ObjectVisibility(distance, transmittance, 0.0, transmittance)
             continue
-        final_y = luminance(final_linear[box])
-        lit_y = luminance(lit_linear[box])
-        contrast = _weber(final_y[is_obj], final_y[surround])
-        reference = _weber(lit_y[is_obj], lit_y[surround])
+        if final_y is None:
+            final_y = image_luminance(final_linear)
+            lit_y = final_y if lit_linear is final_linear else image_luminance(lit_linear)
+        contrast = _weber(final_y[box][is_obj], final_y[box][surround])
+        reference = _weber(lit_y[box][is_obj], lit_y[box][surround])
         if reference < MIN_REFERENCE_CONTRAST:
             visibility = transmittance
         else:

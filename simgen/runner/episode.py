@@ -23,8 +23,9 @@ from simgen.sampling.scene import EpisodePlan
 from simgen.sampling.seeds import effects_rng, episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.sensors.labels import LabelRule, ObjectLabel, VisibleBox, object_labels
+from simgen.sensors.pixels import InstancePixels
 from simgen.sensors.render import RawFrame, capture, settle_light
-from simgen.sensors.silhouette import MeshLibrary
+from simgen.sensors.silhouette import MaskWindow, MeshLibrary
 from simgen.world.build import (
     BuiltWorld,
     body_source,
@@ -252,12 +253,13 @@ def _process_frame(x: FrameInputs) -> FrameLabels:
     write_image(x.paths["instance"], "instance", shot.instance)
     write_image(x.paths["semantic"], "semantic", x.semantic_lut[shot.instance])
 
-    def unoccluded(i: int) -> np.ndarray:
-        return x.meshes[i].silhouette_at(*x.link_poses[i], view.K, view.cam_to_world,
+    def unoccluded(i: int) -> MaskWindow:
+        return x.meshes[i].silhouette_window(*x.link_poses[i], view.K, view.cam_to_world,
                                          view.width, view.height, view.near_m, view.far_m)
 
+    pixels = InstancePixels.of(shot.instance, x.poses)
     objects = object_labels(shot.instance, x.poses, x.sizes, view.K, view.cam_to_world,
-                            view.near_m, x.rule, unoccluded)
+                            view.near_m, x.rule, unoccluded, pixels)
     boxes = [o.visible for o in objects if o.status == "labeled"]
     label_ids = [b.instance_id for b in boxes]
     masks = instance_rles(shot.instance, label_ids)
@@ -267,7 +269,7 @@ def _process_frame(x: FrameInputs) -> FrameLabels:
     result = x.effects.apply(camera_frame, x.lights, x.rng)
     write_image(x.paths["rgb"], "rgb", result.rgb)
     visibility = object_visibility(shot.instance, label_ids, shot.depth_m, view.K,
-                                   result.lit_linear, result.final_linear, x.fog)
+                                   result.lit_linear, result.final_linear, x.fog, pixels)
     return FrameLabels(objects, boxes, masks, dict(result.values), visibility)
 
 

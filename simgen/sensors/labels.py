@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simgen.sensors.boxes3d import FullExtent, box_corners, full_extent
+from simgen.sensors.pixels import InstancePixels
+from simgen.sensors.silhouette import MaskWindow
 
 
 @dataclass(frozen=True)
@@ -31,27 +33,20 @@ class VisibleBox:
         return [self.x0, self.y0, self.x1 - self.x0, self.y1 - self.y0]
 
 
-def visible_boxes(instance: np.ndarray, labeled_ids: np.ndarray, min_visible_px: int):
-    """Boxes of every labeled instance with at least ``min_visible_px`` pixels, by id."""
-    n_ids = int(instance.max()) + 1
-    counts = np.bincount(instance.ravel(), minlength=n_ids)
-    wanted = [int(i) for i in labeled_ids if i < n_ids and counts[i] >= min_visible_px]
-    if not wanted:
-        return []
-    h, w = instance.shape
-    # Per-id extents in one pass over rows and one over columns.
-    rows_present = np.zeros((n_ids, h), dtype=bool)
-    cols_present = np.zeros((n_ids, w), dtype=bool)
-    rr, cc = np.nonzero(np.isin(instance, wanted))
-    ids = instance[rr, cc]
-    rows_present[ids, rr] = True
-    cols_present[ids, cc] = True
+def visible_boxes(instance: np.ndarray, labeled_ids: np.ndarray, min_visible_px: int,
+                  pixels: InstancePixels | None = None) -> list[VisibleBox]:
+    """Boxes of every labeled instance with at least ``min_visible_px`` pixels, in the
+    order of ``labeled_ids``. ``pixels``: ``InstancePixels.of(instance, ids)`` for these
+    ids or more, when the caller has it already."""
+    if pixels is None:
+        pixels = InstancePixels.of(instance, labeled_ids)
     boxes = []
-    for i in wanted:
-        ys = np.flatnonzero(rows_present[i])
-        xs = np.flatnonzero(cols_present[i])
-        boxes.append(VisibleBox(i, int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1,
-                                int(counts[i])))
+    for i in labeled_ids:
+        k = pixels.index(int(i))
+        if k is None or pixels.count(k) < min_visible_px:
+            continue
+        boxes.append(VisibleBox(int(i), int(pixels.left[k]), int(pixels.top[k]),
+                                int(pixels.right[k]), int(pixels.bottom[k]), pixels.count(k)))
     return boxes
 
 
@@ -100,16 +95,19 @@ MIN_OCCLUDER_PX = 3
 def object_labels(instance: np.ndarray, poses: dict[int, tuple[np.ndarray, np.ndarray]],
                   sizes: dict[int, np.ndarray], K: np.ndarray, cam_to_world: np.ndarray,
                   near_m: float, rule: LabelRule,
-                  unoccluded: Callable[[int], np.ndarray]) -> list[ObjectLabel]:
+                  unoccluded: Callable[[int], MaskWindow],
+                  pixels: InstancePixels | None = None) -> list[ObjectLabel]:
     """Labels of every object in ``poses`` (instance id -> world centre, rotation) that is
     in the view or has visible pixels, in instance id order.
 
-    ``unoccluded(i)`` is the (H, W) mask object ``i`` would cover if nothing hid it; it
-    gives the visible fraction and the objects in front of it (occluders).
+    ``unoccluded(i)`` is the mask (a window of the image) object ``i`` would cover if
+    nothing hid it; it gives the visible fraction and the objects in front of it
+    (occluders). ``pixels``: ``InstancePixels.of(instance, ids)`` for every id of
+    ``poses``, when the caller has it already.
     """
     height, width = instance.shape
     ids = np.array(sorted(poses), dtype=np.int64)
-    visible = {b.instance_id: b for b in visible_boxes(instance, ids, 1)}
+    visible = {b.instance_id: b for b in visible_boxes(instance, ids, 1, pixels)}
     world_to_cam = np.linalg.inv(cam_to_world)
     out = []
     for i in ids:
@@ -124,11 +122,11 @@ def object_labels(instance: np.ndarray, poses: dict[int, tuple[np.ndarray, np.nd
             full = FullExtent((box.x0, box.y0, box.x1, box.y1),
                               (box.x0, box.y0, box.x1, box.y1), 0.0)
         mask = unoccluded(i)
-        whole = int(np.count_nonzero(mask))
+        whole = mask.count()
         seen = box.pixels if box is not None else 0
         # Edge pixels can differ by a pixel or two between renderer and rasterizer.
         fraction = min(seen / whole, 1.0) if whole > 0 else (1.0 if seen else 0.0)
-        others = instance[mask]
+        others = mask.of(instance)
         counts = np.bincount(others[others != i], minlength=1)
         counts[0] = 0  # background is not an occluder
         floor = max(MIN_OCCLUDER_PX, MIN_OCCLUDER_SHARE * whole)

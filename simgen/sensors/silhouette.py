@@ -45,6 +45,36 @@ import numpy as np
 
 from simgen.world.bullet import p
 
+
+@dataclass(frozen=True)
+class MaskWindow:
+    """A bool mask covering only a window of an image: ``mask`` (h, w) holds the image's
+    pixels ``[top:top + h, left:left + w]``; every pixel outside it is False."""
+
+    mask: np.ndarray
+    top: int
+    left: int
+
+    def full(self, height: int, width: int) -> np.ndarray:
+        """The (height, width) mask of the whole image."""
+        out = np.zeros((height, width), dtype=bool)
+        h, w = self.mask.shape
+        out[self.top:self.top + h, self.left:self.left + w] = self.mask
+        return out
+
+    def of(self, image: np.ndarray) -> np.ndarray:
+        """The pixels of ``image`` (same size as the mask's image) inside the mask."""
+        h, w = self.mask.shape
+        return image[self.top:self.top + h, self.left:self.left + w][self.mask]
+
+    def count(self) -> int:
+        """Pixels in the mask."""
+        return int(np.count_nonzero(self.mask))
+
+
+#: The window of an empty mask.
+EMPTY_WINDOW = MaskWindow(np.zeros((0, 0), dtype=bool), 0, 0)
+
 #: Sides of the prism both renderers build a cylinder or capsule from.
 CYLINDER_STEPS = 32
 #: Collision margin the renderers give a cylinder's or capsule's hull before tessellating it.
@@ -181,16 +211,24 @@ class BodyMesh:
                       cam_to_world: np.ndarray, width: int, height: int, near_m: float,
                       far_m: float | None = None, cull_back_faces: bool = True) -> np.ndarray:
         """``silhouette`` with the link poses given (``link_poses``): no PyBullet call, so
-        it can run on another thread.
+        it can run on another thread."""
+        return self.silhouette_window(rotations, origins, K, cam_to_world, width, height,
+                                      near_m, far_m, cull_back_faces).full(height, width)
+
+    def silhouette_window(self, rotations: np.ndarray, origins: np.ndarray, K: np.ndarray,
+                          cam_to_world: np.ndarray, width: int, height: int, near_m: float,
+                          far_m: float | None = None,
+                          cull_back_faces: bool = True) -> MaskWindow:
+        """``silhouette_at`` as the window of the image around the silhouette (what a
+        per-object count needs, without an image-sized mask per object).
 
         Which triangles face the camera is decided in their link frames; an edge between
         two drawn triangles (or two culled ones) cancels out, so only outline edges (and
         the triangles cut by the near or far plane) are projected and rasterized. A link
         out of view costs one bounding-sphere test.
         """
-        mask = np.zeros((height, width), dtype=bool)
         if not len(self._faces):
-            return mask
+            return EMPTY_WINDOW
         cam_rot = np.asarray(cam_to_world, dtype=np.float64)[:3, :3]
         eye = np.asarray(cam_to_world, dtype=np.float64)[:3, 3]
         to_cam_rot = np.matmul(cam_rot.T, rotations)  # link frame -> camera frame, per link
@@ -201,7 +239,7 @@ class BodyMesh:
         in_view = ~(centres @ sides.T < -self._radii[:, None]).any(axis=1) & \
             (centres[:, 2] + self._radii >= near_m) & (centres[:, 2] - self._radii <= far)
         if not in_view.any():
-            return mask
+            return EMPTY_WINDOW
         # Front-facing triangles have the camera on their plane's outer side (+1, -1 for
         # back faces, 0 for edge-on ones and links out of view); each triangle's edges,
         # taken in its corners' order with this weight, count +1 inside it.
@@ -240,8 +278,8 @@ class BodyMesh:
             cut_edges = _triangle_edges(_project(tris, K), cull_back_faces)
             for part, extra in zip((starts, ends, weights), cut_edges, strict=True):
                 part.append(extra)
-        _draw_edges(np.concatenate(starts), np.concatenate(ends), np.concatenate(weights), mask)
-        return mask
+        return _edge_window(np.concatenate(starts), np.concatenate(ends),
+                            np.concatenate(weights), height, width)
 
     def _camera_points(self, ids: np.ndarray, to_cam_rot: np.ndarray,
                        to_cam_origin: np.ndarray) -> np.ndarray:
@@ -264,12 +302,12 @@ def silhouette(triangles_world: np.ndarray, K: np.ndarray, cam_to_world: np.ndar
     outward-wound meshes): the renderers cull the others. ``cull_back_faces=False``
     counts every triangle.
     """
-    mask = np.zeros((height, width), dtype=bool)
     tris = np.asarray(triangles_world, dtype=np.float64).reshape(-1, 3, 3)
     cam = _clip_depth(_to_camera(tris, cam_to_world), near_m, far_m)
-    if len(cam):
-        _draw_edges(*_triangle_edges(_project(cam, K), cull_back_faces), mask)
-    return mask
+    if not len(cam):
+        return np.zeros((height, width), dtype=bool)
+    return _edge_window(*_triangle_edges(_project(cam, K), cull_back_faces), height,
+                        width).full(height, width)
 
 
 # --- camera-space helpers ------------------------------------------------------------
@@ -384,15 +422,14 @@ def _triangle_edges(corners: np.ndarray,
     return starts, ends, np.repeat(weight, 3)
 
 
-def _draw_edges(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray,
-                mask: np.ndarray) -> None:
-    """Set the pixels of ``mask`` whose winding count over these weighted edges (pixel
-    coordinates, (E, 2) each) is not zero.
+def _edge_window(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, height: int,
+                 width: int) -> MaskWindow:
+    """The pixels of a ``height`` x ``width`` image whose winding count over these weighted
+    edges (pixel coordinates, (E, 2) each) is not zero, as a window.
 
     A pixel centre exactly on an edge belongs to the triangle on its right, and rows are
     half-open at the bottom: two triangles sharing an edge never both miss a pixel centre.
     """
-    height, width = mask.shape
     su, sv, eu, ev = starts[:, 0], starts[:, 1], ends[:, 0], ends[:, 1]
     # Each edge taken top-down (its weight negated if it ran upwards), so that the two
     # copies of an edge shared by two triangles give bit-identical crossings.
@@ -404,7 +441,7 @@ def _draw_edges(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray,
         rows = np.minimum(np.ceil(bottom_v), height) - first
         used = np.flatnonzero((rows > 0) & (weights != 0))
     if not len(used):
-        return
+        return EMPTY_WINDOW
     top_u = np.where(flip, eu, su)[used]
     bottom_u = np.where(flip, su, eu)[used]
     top_v, bottom_v, first = top_v[used], bottom_v[used], first[used]
@@ -427,8 +464,7 @@ def _draw_edges(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray,
                          minlength=box_h * box_w)
     # Weights are whole numbers: integer running sums are exact (and much faster).
     covered = np.cumsum(counts.astype(np.int64).reshape(box_h, box_w), axis=1) != 0
-    cols = min(box_w, width - c0)
-    mask[y0:y0 + box_h, c0:c0 + cols] |= covered[:, :cols]
+    return MaskWindow(covered[:, :min(box_w, width - c0)], y0, c0)
 
 
 @dataclass(frozen=True)
