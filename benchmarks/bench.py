@@ -7,7 +7,11 @@ Throughput, for each scenario (same episodes, same resolution, same renderer on 
   the same episode worlds built, then only ``stepSimulation`` and ``getCameraImage``
   (with the same light direction and shadows, and a fresh EGL client for textured worlds
   as the pipeline does) at the capture cadence: no behaviours, effects, labels, encoding
-  or writing;
+  or writing; the scene stands still (parked cars, an arm at rest);
+- moving bare, on 1 core (for reference; the target is judged on the bare loop above):
+  the same with the bodies' behaviours and disturbances run before each step, so that
+  the scene moves as in the pipeline (moving bodies cost the physics more, and what a
+  mounted camera sees changes what it costs to render);
 - pipeline, 1 worker on 1 core: ``run_scenario(..., workers=1)`` into a temporary folder
   (everything written: images, tables, exports), this process and its worker confined to
   the same one core;
@@ -53,14 +57,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from simgen.behaviours import BEHAVIOURS, BehaviourContext
 from simgen.effects import renderer_light_direction
 from simgen.errors import did_you_mean
 from simgen.runner.run import run_scenario
 from simgen.sampling.episode import plan_episode
+from simgen.sampling.seeds import episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.spec import load_scenario
 from simgen.world.build import build_world, has_textures
 from simgen.world.bullet import p, quiet_stdout
+from simgen.world.disturbances import Disturbances
 from simgen.world.engine import PhysicsSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,8 +153,13 @@ def confined(cores: set[int] | None):
         os.sched_setaffinity(0, previous)
 
 
-def bare_loop(scenario, path: Path) -> Throughput:
-    """Step + getCameraImage on the scenario's worlds in this process (all cameras)."""
+def bare_loop(scenario, path: Path, moving: bool = False) -> Throughput:
+    """Step + getCameraImage on the scenario's worlds in this process (all cameras).
+
+    ``moving``: the bodies' behaviours and disturbances also run before each step, as in
+    the pipeline, so that cars drive and arms move (the scene the pipeline renders); by
+    default the scene stands still.
+    """
     frames = 0
     watch = _Stopwatch(children=False)
     with PhysicsSession(scenario.renderer) as session:
@@ -158,6 +170,13 @@ def bare_loop(scenario, path: Path) -> Throughput:
             c = session.client
             session.reset(plan.physics)
             world = build_world(c, plan, session.textures if textured else None)
+            behaviours, disturbances = [], None
+            if moving:
+                ctx = BehaviourContext(client=c, plan=plan, uids=world.uids,
+                                       rng=episode_seeds(scenario.seed, index).behaviour)
+                behaviours = [BEHAVIOURS[body.behaviour](ctx, body, world.uids[body.name])
+                              for body in plan.bodies]
+                disturbances = Disturbances(c, plan, world)
             lighting = plan.atmosphere.lighting
             light = {"lightDirection": list(renderer_light_direction(lighting)),
                      "shadow": int(lighting.shadows == "on" or (
@@ -175,6 +194,12 @@ def bare_loop(scenario, path: Path) -> Throughput:
                                              view.proj_gl, renderer=session.render_flag,
                                              physicsClientId=c, **light)
                         frames += 1
+                if step == steps:
+                    break
+                for behaviour in behaviours:
+                    behaviour.step(step * dt, dt)
+                if disturbances is not None:
+                    disturbances.apply(step * dt, dt)
                 p.stepSimulation(physicsClientId=c)
         renderer = session.renderer_used
     return watch.stop(frames, renderer)
@@ -203,18 +228,20 @@ def throughput_table(paths: list[Path], overrides: list[str]) -> list[str]:
     except AttributeError:
         one_core = None
     print("| scenario | renderer | frames | bare fps, 1 core | 1w fps, 1 core | per core 1w/bare "
+          "| moving bare fps, 1 core | 1w / moving bare "
           "| 1w fps, free | 2w fps | 2w / 1w on 1 core | 2w / free 1w "
           "| cores busy 1w free / 2w |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     notes = []
     for path in paths:
         scenario = load_scenario(path, overrides)
         with confined(one_core):
             bare = bare_loop(scenario, path)
+            moving = bare_loop(scenario, path, moving=True)
             one = pipeline(scenario, path, workers=1)
         free = pipeline(scenario, path, workers=1)
         two = pipeline(scenario, path, workers=2)
-        sides = (bare, one, free, two)
+        sides = (bare, moving, one, free, two)
         if len({side.frames for side in sides}) != 1:
             raise RuntimeError(f"{scenario.name}: frame counts differ: "
                                f"{[side.frames for side in sides]}")
@@ -222,7 +249,8 @@ def throughput_table(paths: list[Path], overrides: list[str]) -> list[str]:
         per_core = one.fps / bare.fps
         scaling = two.fps / one.fps
         print(f"| {scenario.name} | {'/'.join(sorted(renderers))} | {bare.frames} "
-              f"| {bare.fps:.1f} | {one.fps:.1f} | {per_core:.2f} | {free.fps:.1f} "
+              f"| {bare.fps:.1f} | {one.fps:.1f} | {per_core:.2f} | {moving.fps:.1f} "
+              f"| {one.fps / moving.fps:.2f} | {free.fps:.1f} "
               f"| {two.fps:.1f} | {scaling:.2f} | {two.fps / free.fps:.2f} "
               f"| {free.cores_busy:.2f} / {two.cores_busy:.2f} |", flush=True)
         notes.append(f"{scenario.name}: pipeline/bare per core "

@@ -1,11 +1,11 @@
 """Benchmark: where a frame's CPU time goes, stage by stage, on one core.
 
-Runs a scenario in this process (``workers=0``) confined to one core, with the
-pipeline's stages wrapped to add up the CPU time of the thread running them
-(``time.thread_time``), whether that is the simulation thread or a writer thread; then
-the bare loop of ``bench.py`` on the same episodes, the same way. Prints milliseconds
-per frame (frames count every camera) for each stage, the process's CPU time per frame,
-and the ratio of the two loops.
+In this process, confined to one core: the bare loop of ``bench.py`` on a scenario's
+episodes, standing still and then moving (behaviours run); then the scenario itself
+(``workers=0``), with the pipeline's stages wrapped to add up the CPU time of the
+thread running them (``time.thread_time``), whether that is the simulation thread or a
+writer thread. Prints milliseconds per frame (frames count every camera) for each
+stage, the process's CPU time per frame for each loop, and their ratios.
 
 Stages nest: ``_process_frame`` (a frame's writer job) includes the PNG, labels,
 effects, visibility and mask stages listed under it.
@@ -92,6 +92,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     bare = bench.bare_loop(scenario, path)
+    moving = bench.bare_loop(scenario, path, moving=True)
     instrument()
     with tempfile.TemporaryDirectory(prefix="simgen_stages_") as tmp:
         start = _cpu_s()
@@ -105,8 +106,11 @@ def main() -> None:
         print(f"| {key} | {1000 * seconds / frames:.2f} |")
     ms, bare_ms = 1000 * cpu_s / frames, 1000 * bare.cpu_s / bare.frames
     print(f"| **pipeline, process CPU** | {ms:.1f} |")
+    moving_ms = 1000 * moving.cpu_s / moving.frames
     print(f"| **bare loop, process CPU** | {bare_ms:.1f} |")
-    print(f"\npipeline / bare, per core: {bare_ms / ms:.2f}")
+    print(f"| **moving bare loop (behaviours run), process CPU** | {moving_ms:.1f} |")
+    print(f"\npipeline / bare, per core: {bare_ms / ms:.2f}; "
+          f"pipeline / moving bare: {moving_ms / ms:.2f}")
 
 
 if __name__ == "__main__":
