@@ -22,7 +22,7 @@ from simgen.effects import (
     renderer_light_direction,
     sun_direction,
 )
-from simgen.effects.colour import SRGB_TO_LINEAR, encode_srgb
+from simgen.effects.colour import SRGB_TO_LINEAR, encode_srgb, image_luminance
 from simgen.effects.geometry import pixel_rays
 from simgen.effects.motion_blur import blur_flow_px
 from simgen.sampling.conditions import (
@@ -546,3 +546,21 @@ def test_same_seed_same_bytes_and_inputs_untouched():
         assert np.array_equal(before, after)
     assert first.rgb.dtype == np.uint8 and first.rgb.shape == frame.rgb.shape
     assert np.array_equal(first.rgb, encode_srgb(first.final_linear))
+
+
+def test_image_luminance_is_the_rec709_sum_and_does_not_depend_on_memory_layout():
+    rng = np.random.default_rng(11)
+    image = rng.random((48, 64, 3), dtype=np.float32) * 1.7
+    whole = image_luminance(image)
+    assert np.allclose(whole, luminance(image), rtol=1e-6, atol=1e-6)  # float64 reference
+    # Bit-identical wherever the data sits in memory (some OpenCV kernels round
+    # differently on unaligned data) and for any window of it, so visibility values do
+    # not depend on allocation.
+    for offset in range(4, 64, 4):
+        buffer = np.empty(image.nbytes + 64, dtype=np.uint8)
+        moved = buffer[offset:offset + image.nbytes].view(np.float32).reshape(image.shape)
+        moved[...] = image
+        assert np.array_equal(image_luminance(moved), whole)
+    for top, left in ((1, 3), (5, 7), (0, 1)):
+        assert np.array_equal(image_luminance(image[top:top + 20, left:left + 30]),
+                              whole[top:top + 20, left:left + 30])
