@@ -43,10 +43,13 @@ def visible_boxes(instance: np.ndarray, labeled_ids: np.ndarray, min_visible_px:
     boxes = []
     for i in labeled_ids:
         k = pixels.index(int(i))
-        if k is None or pixels.count(k) < min_visible_px:
+        if k is None:
+            continue  # no pixel
+        count = pixels.count(k)
+        if count < min_visible_px:
             continue
         boxes.append(VisibleBox(int(i), int(pixels.left[k]), int(pixels.top[k]),
-                                int(pixels.right[k]), int(pixels.bottom[k]), pixels.count(k)))
+                                int(pixels.right[k]), int(pixels.bottom[k]), count))
     return boxes
 
 

@@ -94,16 +94,16 @@ _LIGHT_SETTLE_RENDERS = 2
 def settle_light(client: int, render_flag: int, view: CameraView, light_direction) -> None:
     """Make the next render independent of what the connection rendered before.
 
-    The EGL renderer lights with the light of earlier calls (with or without shadows):
-    the first two frames of an episode showed the previous episode's light (34 of 19,200
-    pixels differed between a fresh and a reused connection). Two tiny renders with this
-    episode's light flush it (measured: identical frames after two, not after one), so an
-    episode's images do not depend on which worker made it or what that worker made
-    before. They render without shadows, which flushes the light just as well (checked
-    the same way) and skips the shadow map pass, a full-size pass whatever the image
-    size: on Mesa llvmpipe each costs a getCameraImage call's fixed cost (about 6 ms),
-    plus, for the first render of a new world, the mesh upload frame 0 would pay
-    otherwise.
+    The EGL renderer lights the first two frames after a change of light with the light
+    of earlier calls (with or without shadows), or on a new connection with its initial
+    one: 30-34 pixels of a frame differed between a settled and an unsettled render,
+    whether the connection was new or reused. Two tiny renders with this episode's light
+    flush it (measured: identical frames after two, not after one), so an episode's
+    images do not depend on which worker made it or what that worker made before.
+    Small as they are, each costs most of a frame on Mesa llvmpipe (33-40 ms on
+    driving_urban against 44-49 ms at 640x480): a render's cost grows with the bodies'
+    geometry, whatever the image size. The first render of a new world also uploads its
+    meshes, which frame 0 would pay otherwise.
     """
     with quiet_stdout():
         for _ in range(_LIGHT_SETTLE_RENDERS):

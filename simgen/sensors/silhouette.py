@@ -72,8 +72,14 @@ class MaskWindow:
         return int(np.count_nonzero(self.mask))
 
 
-#: The window of an empty mask.
-EMPTY_WINDOW = MaskWindow(np.zeros((0, 0), dtype=bool), 0, 0)
+def _empty_window() -> MaskWindow:
+    mask = np.zeros((0, 0), dtype=bool)
+    mask.flags.writeable = False
+    return MaskWindow(mask, 0, 0)
+
+
+#: The window of an empty mask (shared, read-only).
+EMPTY_WINDOW = _empty_window()
 
 #: Sides of the prism both renderers build a cylinder or capsule from.
 CYLINDER_STEPS = 32
@@ -304,10 +310,9 @@ def silhouette(triangles_world: np.ndarray, K: np.ndarray, cam_to_world: np.ndar
     """
     tris = np.asarray(triangles_world, dtype=np.float64).reshape(-1, 3, 3)
     cam = _clip_depth(_to_camera(tris, cam_to_world), near_m, far_m)
-    if not len(cam):
-        return np.zeros((height, width), dtype=bool)
-    return _edge_window(*_triangle_edges(_project(cam, K), cull_back_faces), height,
-                        width).full(height, width)
+    window = (_edge_window(*_triangle_edges(_project(cam, K), cull_back_faces), height, width)
+              if len(cam) else EMPTY_WINDOW)
+    return window.full(height, width)
 
 
 # --- camera-space helpers ------------------------------------------------------------
