@@ -57,12 +57,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from simgen.behaviours import BEHAVIOURS, BehaviourContext
 from simgen.effects import renderer_light_direction
 from simgen.errors import did_you_mean
+from simgen.runner.episode import make_behaviours
 from simgen.runner.run import run_scenario
 from simgen.sampling.episode import plan_episode
-from simgen.sampling.seeds import episode_seeds
 from simgen.sensors.camera import camera_view, mount_pose
 from simgen.spec import load_scenario
 from simgen.world.build import build_world, has_textures
@@ -172,10 +171,7 @@ def bare_loop(scenario, path: Path, moving: bool = False) -> Throughput:
             world = build_world(c, plan, session.textures if textured else None)
             behaviours, disturbances = [], None
             if moving:
-                ctx = BehaviourContext(client=c, plan=plan, uids=world.uids,
-                                       rng=episode_seeds(scenario.seed, index).behaviour)
-                behaviours = [BEHAVIOURS[body.behaviour](ctx, body, world.uids[body.name])
-                              for body in plan.bodies]
+                behaviours = make_behaviours(c, plan, world, scenario.seed)
                 disturbances = Disturbances(c, plan, world)
             lighting = plan.atmosphere.lighting
             light = {"lightDirection": list(renderer_light_direction(lighting)),

@@ -143,11 +143,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
     c = session.client
     session.reset(plan.physics)
     world = build_world(c, plan, session.textures if textured else None)
-    seeds = episode_seeds(root_seed, plan.index)
-    ctx = BehaviourContext(client=c, plan=plan, uids=world.uids, rng=seeds.behaviour)
-    behaviours: list[Behaviour] = [
-        BEHAVIOURS[body.behaviour](ctx, body, world.uids[body.name]) for body in plan.bodies
-    ]
+    behaviours = make_behaviours(c, plan, world, root_seed)
     dt = plan.physics.time_step_s
     steps = max(int(round(plan.duration_s / dt)), 1)
     capture_every = max(int(round(1.0 / (plan.capture_rate_hz * dt))), 1)
@@ -219,6 +215,16 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
         p.stepSimulation(physicsClientId=c)
     record.trajectories = logger.finish()
     return record
+
+
+def make_behaviours(client: int, plan: EpisodePlan, world: BuiltWorld,
+                    root_seed: int) -> list[Behaviour]:
+    """The behaviour of each body of ``plan`` (in ``plan.bodies`` order), seeded from the
+    episode's own stream, on the freshly built ``world``."""
+    ctx = BehaviourContext(client=client, plan=plan, uids=world.uids,
+                           rng=episode_seeds(root_seed, plan.index).behaviour)
+    return [BEHAVIOURS[body.behaviour](ctx, body, world.uids[body.name])
+            for body in plan.bodies]
 
 
 @dataclass(frozen=True)
