@@ -142,6 +142,10 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
     session.prepare_for_world(textured)
     c = session.client
     session.reset(plan.physics)
+    atmosphere = plan.atmosphere
+    light_direction = renderer_light_direction(atmosphere.lighting)
+    if session.renderer_used == "egl":
+        settle_light(c, session.render_flag, light_direction)
     world = build_world(c, plan, session.textures if textured else None)
     behaviours = make_behaviours(c, plan, world, root_seed)
     dt = plan.physics.time_step_s
@@ -159,9 +163,7 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
     record = EpisodeRecord(plan=plan, world=world)
     logger = _TrajectoryLogger(c, plan, world, behaviours)
     disturbances = Disturbances(c, plan, world)
-    atmosphere = plan.atmosphere
     lights = EpisodeLights(c, plan, world)
-    light_direction = renderer_light_direction(atmosphere.lighting)
     shadows = atmosphere.lighting.shadows == "on" or (
         atmosphere.lighting.shadows == "auto" and session.renderer_used == "egl")
     effects = [EpisodeEffects(atmosphere, cam.width, cam.height,
@@ -182,8 +184,6 @@ def run_episode(session: PhysicsSession, plan: EpisodePlan, root_seed: int, writ
             link_poses = {i: meshes[i].link_poses(c, uid_of[i]) for i in boxes3d}
             for k, (cam, (uid, link)) in enumerate(zip(plan.cameras, mounts, strict=True)):
                 view = camera_view(cam, mount_pose(c, uid, link), session.renderer_used, t)
-                if step == 0 and k == 0 and session.renderer_used == "egl":
-                    settle_light(c, session.render_flag, view, light_direction)
                 shot = capture(c, session.render_flag, view, light_direction, shadows)
                 carrier = carriers.get(cam.mount)
                 velocity = _carrier_velocity(c, carrier) if carrier is not None else (0, 0, 0)
