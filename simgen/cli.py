@@ -200,8 +200,12 @@ def validate(
     failed = False
     for path in scenarios:
         try:
-            load_scenario(path, list(set_ or []))
-            out.print(f"[green]ok[/green]: {path}")
+            scenario = load_scenario(path, list(set_ or []))
+            sweep = scenario.sweep
+            note = "" if sweep is None else (
+                f" ({sweep.design} sweep: {sweep.point_count()} points x "
+                f"{sweep.episodes_per_point} episodes; {scenario.episodes} episodes)")
+            out.print(f"[green]ok[/green]: {path}{note}")
         except SimgenError as error:
             failed = True
             _print_error_lines(error)

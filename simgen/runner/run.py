@@ -20,6 +20,7 @@ from simgen import __version__
 from simgen.errors import SimgenError, write_error
 from simgen.runner.executors import Done, Executor, Task, make_executor
 from simgen.sampling.seeds import episode_seeds
+from simgen.sampling.sweep import sweep_record
 from simgen.spec import Scenario, scenario_to_data
 from simgen.writers.dataset import MANIFEST, DatasetAssembler
 from simgen.writers.export import export_dataset
@@ -206,6 +207,7 @@ def _assemble(scenario: Scenario, out_dir: Path, store: DatasetStore,
             "scenario": store.scenario_data,
             "root_seed": scenario.seed,
             "semantic_classes": scenario.semantic_classes(),
+            **({"sweep": sweep_record(scenario)} if scenario.sweep is not None else {}),
         }, complete=not failed)
     except BaseException:
         assembler.abort()

@@ -42,6 +42,20 @@ def truncated_normal(
     Inverse CDF (not rejection) so the cost is the same for any truncation and each
     call consumes exactly one uniform draw.
     """
+    return _truncated_normal_at(mean, std, low, high, float(rng.random()))
+
+
+def truncated_normal_quantile(mean: float, std: float, low: float, high: float,
+                              u: float) -> float:
+    """The value of Normal(mean, std) conditioned on [low, high] at cumulative
+    probability ``u`` in [0, 1)."""
+    mirrored = (low - mean) / std > 0
+    return _truncated_normal_at(mean, std, low, high, 1.0 - u if mirrored else u)
+
+
+def _truncated_normal_at(mean: float, std: float, low: float, high: float, r: float) -> float:
+    """The truncated normal's value at position ``r`` in [0, 1) of its CDF interval,
+    counted from the low end, or from the high end when the interval lies above the mean."""
     z_low, z_high = (low - mean) / std, (high - mean) / std
     # Above the mean, sample the mirror image below it: Phi near 0 keeps full relative
     # precision (erfc), while Phi near 1 rounds to 1 beyond ~8 std and loses the interval.
@@ -52,10 +66,35 @@ def truncated_normal(
     if not b > a:
         # Beyond ~38 std Phi underflows: the truncated mass sits at the nearer bound.
         return float(low if abs(low - mean) < abs(high - mean) else high)
-    z = _phi_inv(rng.uniform(a, b))
+    z = _phi_inv(a + (b - a) * r)
     if mirrored:
         z = -z
     return float(min(max(mean + std * z, low), high))
+
+
+def quantile(dist: Dist, u: float) -> Any:
+    """The value of ``dist`` at cumulative probability ``u`` in [0, 1): the map from a
+    sweep design's unit interval to the distribution (uniform ``u`` gives its draws)."""
+    if isinstance(dist, Const):
+        return dist.value
+    if isinstance(dist, Uniform):
+        return float(min(dist.low + (dist.high - dist.low) * u, dist.high))
+    if isinstance(dist, LogUniform):
+        log_low, log_high = math.log(dist.low), math.log(dist.high)
+        return float(min(max(math.exp(log_low + (log_high - log_low) * u), dist.low),
+                         dist.high))
+    if isinstance(dist, RandInt):
+        count = dist.high - dist.low + 1
+        return int(dist.low + min(int(u * count), count - 1))
+    if isinstance(dist, Normal):
+        return truncated_normal_quantile(dist.mean, dist.std, dist.min, dist.max, u)
+    if isinstance(dist, Choice):
+        weights = np.ones(len(dist.options)) if dist.weights is None else \
+            np.asarray(dist.weights, dtype=float)
+        edges = np.cumsum(weights) / weights.sum()
+        index = int(np.searchsorted(edges, u, side="right"))
+        return dist.options[min(index, len(dist.options) - 1)]
+    raise TypeError(f"not a distribution: {dist!r}")
 
 
 def _phi(z: float) -> float:

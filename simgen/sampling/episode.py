@@ -26,8 +26,10 @@ from simgen.sampling.scene import (
     TexturePlan,
 )
 from simgen.sampling.seeds import episode_seeds
+from simgen.sampling.sweep import point_of_episode
 from simgen.spec.base import COLOURS
 from simgen.spec.distributions import Const, Dist
+from simgen.spec.load import with_fields
 from simgen.spec.models import BodyGroup, Camera, Placement, Scenario, resolve_asset_path
 
 DIST_TYPES = Dist.__args__  # type: ignore[attr-defined]
@@ -57,9 +59,16 @@ class _Draws:
 def plan_episode(scenario: Scenario, index: int, scenario_dir: Path) -> EpisodePlan:
     """Sample episode ``index`` of ``scenario`` from its own generator (root seed, index).
 
+    In a sweep, the episode is sampled from the scenario of its point (each swept field
+    set to the point's value), and the point is recorded with the sampled values.
+
     With ``require`` constraints, whole episodes are drawn (from the same generator, one
     after the other) until one satisfies them all, at most ``require_attempts`` times.
     """
+    point = None
+    if scenario.sweep is not None:
+        point = point_of_episode(scenario, index)
+        scenario = with_fields(scenario, point.values)
     seeds = episode_seeds(scenario.seed, index)
     rules = scenario.require
     failures = [0] * len(rules)
@@ -71,6 +80,8 @@ def plan_episode(scenario: Scenario, index: int, scenario_dir: Path) -> EpisodeP
         if not broken:
             if rules:
                 plan.sampled["require.attempts"] = attempt
+            if point is not None:
+                plan.sampled.update(point.record())
             return replace(plan, attempts=attempt, constraint_failures=tuple(failures))
     worst = max(range(len(rules)), key=lambda i: failures[i])
     others = "; ".join(f"require[{i}] ({rules[i].describe()}) failed {failures[i]}"

@@ -52,3 +52,13 @@ def effects_rng(root_seed: int, index: int, *key: int) -> np.random.Generator:
     (e.g. camera and frame), independent of every other stream and of draw order."""
     seq = np.random.SeedSequence(root_seed, spawn_key=(index, EFFECTS_STREAM, *key))
     return np.random.Generator(np.random.PCG64(seq))
+
+
+#: Second entropy word of the sweep design's sequence: (root seed, tag) is a different
+#: entropy pool from every episode's (root seed alone, spawn key = episode index).
+SWEEP_TAG = 0x5357454550  # "SWEEP"
+
+
+def sweep_rng(root_seed: int) -> np.random.Generator:
+    """The generator that places a run's sweep design (random, Latin hypercube, Sobol)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([root_seed, SWEEP_TAG])))

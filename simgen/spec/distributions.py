@@ -393,3 +393,24 @@ def largest_int(dist: Dist) -> int:
     if isinstance(dist, Const):
         return int(dist.value)
     return int(dist.high) if isinstance(dist, RandInt) else int(max(dist.options))
+
+
+def _check_range(raw: Any) -> Dist:
+    if isinstance(raw, Uniform | Normal | LogUniform | RandInt | Choice):
+        return raw
+    if isinstance(raw, list | tuple):
+        return Uniform(*_pair(raw, "range"))
+    if not isinstance(raw, dict):
+        raise _fail(f"a range is [low, high] or a distribution, got {raw!r}")
+    dist = _parse_dist_mapping(raw, integer=False)
+    if isinstance(dist, Normal) and not (math.isfinite(dist.min) and math.isfinite(dist.max)):
+        raise _fail("a normal range needs min and max (a sweep covers a bounded range)", "normal")
+    return dist
+
+
+def Range() -> Any:  # noqa: N802  (a type factory reads like a type)
+    """A bounded range to sweep over: ``[low, high]`` (uniform) or any distribution with
+    bounded support (``normal`` with ``min`` and ``max``)."""
+    pair = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+    schema = {"anyOf": [pair, *_DIST_SCHEMA, _choice_schema({})]}
+    return Annotated[Any, BeforeValidator(_check_range), WithJsonSchema(schema)]

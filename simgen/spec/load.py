@@ -6,6 +6,7 @@ command-line override) and all of them are raised together in one ``SpecError``.
 
 from __future__ import annotations
 
+import copy
 import json
 import types
 import typing
@@ -18,7 +19,16 @@ from pydantic import BaseModel, ValidationError
 from simgen.errors import SpecError, did_you_mean
 from simgen.spec.distributions import Dist, dist_to_yaml
 from simgen.spec.models import Scenario, cross_field_problems
-from simgen.spec.source import Loc, ScenarioSource, apply_override, format_loc, read_source
+from simgen.spec.source import (
+    Loc,
+    ScenarioSource,
+    apply_override,
+    format_loc,
+    parse_field_path,
+    read_source,
+    set_value,
+)
+from simgen.spec.sweep import probe_values
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str | tuple[str, str]] = ()) -> Scenario:
@@ -40,7 +50,31 @@ def load_scenario(path: str | Path, overrides: Sequence[str | tuple[str, str]] =
 
 
 def validate_source(source: ScenarioSource) -> Scenario:
-    """Validate source data against the scenario models; raise ``SpecError`` listing problems."""
+    """Validate source data against the scenario models; raise ``SpecError`` listing problems.
+
+    With a ``sweep``, every value it may give each swept field is tried in the scenario
+    too (problems name the sweep's line), and ``episodes`` defaults to the sweep's count
+    (a smaller ``episodes`` makes the first episodes of the sweep only).
+    """
+    scenario = _validate_once(source)
+    if scenario.sweep is None:
+        return scenario
+    problems = _sweep_problems(source, scenario)
+    count = scenario.sweep.episode_count()
+    if "episodes" not in source.data:
+        scenario = scenario.model_copy(update={"episodes": count})
+    elif scenario.episodes > count:
+        problems.append(
+            f"{source.origin(('episodes',))}: episodes: the sweep makes {count} episodes "
+            f"({scenario.sweep.point_count()} points x {scenario.sweep.episodes_per_point} per "
+            f"point), not {scenario.episodes}; leave episodes out (or make it at most {count}), "
+            "or change sweep.points or sweep.episodes_per_point")
+    if problems:
+        raise SpecError(problems)
+    return scenario
+
+
+def _validate_once(source: ScenarioSource) -> Scenario:
     try:
         scenario = Scenario.model_validate(source.data)
     except ValidationError as exc:
@@ -52,6 +86,36 @@ def validate_source(source: ScenarioSource) -> Scenario:
     if problems:
         raise SpecError(problems)
     return scenario
+
+
+def _sweep_problems(source: ScenarioSource, scenario: Scenario) -> list[str]:
+    """Each swept field set, alone, to each of its probe values: the problems that makes,
+    reported at the line of the sweep value (or range) that caused them."""
+    found: dict[str, list[str]] = {}  # problem -> the sweep values that make it
+    for i, parameter in enumerate(scenario.sweep.parameters):
+        loc = parse_field_path(parameter.path)
+        for where, value in probe_values(parameter):
+            trial = ScenarioSource(source.path, copy.deepcopy(source.data), dict(source.origins))
+            origin = source.origin(("sweep", "parameters", i, *where))
+            try:
+                set_value(trial, loc, value, origin)
+                _validate_once(trial)
+            except SpecError as exc:
+                for line in exc.lines:
+                    found.setdefault(f"{line} (sweep.parameters[{i}] sets it to", []).append(
+                        repr(value))
+    return [f"{line} {', '.join(values)})" for line, values in found.items()]
+
+
+def with_fields(scenario: Scenario, values: dict[str, Any]) -> Scenario:
+    """``scenario`` with the field at each path (``world.actors[0].count``) set to its
+    value and without its sweep: the scenario of one sweep point, validated again."""
+    data = scenario_to_data(scenario)
+    data.pop("sweep", None)
+    source = ScenarioSource(Path("<sweep point>"), data)
+    for path, value in values.items():
+        set_value(source, parse_field_path(path), value, "<sweep point>")
+    return Scenario.model_validate(source.data)
 
 
 def _format_errors(source: ScenarioSource, exc: ValidationError) -> list[str]:

@@ -29,6 +29,7 @@ from simgen.spec.distributions import (
     smallest_int,
 )
 from simgen.spec.edge_cases import EdgeCases
+from simgen.spec.sweep import Sweep, design_problems
 
 
 def _check_asset(value: Any) -> str:
@@ -382,6 +383,7 @@ class Scenario(StrictModel):
     require_attempts: int = Field(100, ge=1, le=100_000)
     cameras: list[Camera] = Field(min_length=1)
     world: World
+    sweep: Sweep | None = None
 
     @field_validator("cameras")
     @classmethod
@@ -489,6 +491,9 @@ def cross_field_problems(s: Scenario, scenario_dir: Path):
         for loc, message in case.problems(s, settings):
             yield ("edge_cases", name, *loc), message
     yield from _constraint_problems(s)
+    if s.sweep is not None:
+        for loc, message in design_problems(s.sweep):
+            yield ("sweep", *loc), message
     actors = {g.name: g for _, g in w.groups()}
     for i, cam in enumerate(s.cameras):
         if cam.mount != "world" and cam.mount not in actors:

@@ -130,6 +130,12 @@ def apply_override(source: ScenarioSource, assignment: str, where: str) -> None:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError([f"{where}: {path_text}: bad YAML value {value_text!r}: {problem}"]) \
             from None
+    set_value(source, loc, value, where)
+
+
+def set_value(source: ScenarioSource, loc: Loc, value: Any, where: str) -> None:
+    """Set the field at ``loc`` to ``value`` in place (creating missing mappings on the
+    way) and record ``where`` as its origin; ``SpecError`` if there is no such place."""
     node = source.data
     for depth, part in enumerate(loc[:-1]):
         nxt = loc[depth + 1]
