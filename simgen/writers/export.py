@@ -34,7 +34,8 @@ import pandas as pd
 
 from simgen import __version__
 from simgen.errors import SimgenError, did_you_mean
-from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
+from simgen.writers.dataset import MANIFEST
+from simgen.writers.reader import read_dataset
 from simgen.writers.splits import SPLITS, episode_splits, validate_ratios
 
 #: Export formats by id: the module whose ``write(source, out_dir) -> warnings`` writes it.
@@ -163,28 +164,10 @@ def export_dataset(dataset_dir: Path, fmt: str, out_dir: Path,
 
 def load_source(dataset_dir: Path, ratios: Sequence[float]) -> ExportSource:
     """Read a complete dataset's manifest and tables and split its episodes."""
-    if not dataset_dir.is_dir():
-        raise SimgenError(f"{dataset_dir}: no such dataset folder")
-    if (dataset_dir / INCOMPLETE_MARKER).exists():
-        raise SimgenError(f"{dataset_dir}: incomplete dataset (its generation was "
-                          f"interrupted or is still running); nothing to export")
-    if not (dataset_dir / MANIFEST).is_file():
-        raise SimgenError(f"{dataset_dir}: not a simgen dataset (no {MANIFEST})")
-    manifest = json.loads((dataset_dir / MANIFEST).read_text(encoding="utf-8"))
-    tables = {}
-    for name in ("frames", "boxes", "episodes"):
-        path = dataset_dir / f"{name}.parquet"
-        if not path.is_file():
-            raise SimgenError(f"{dataset_dir}: not a complete simgen dataset "
-                              f"(no {path.name})")
-        tables[name] = pd.read_parquet(path)
-    frames, labels, episodes = tables["frames"], tables["boxes"], tables["episodes"]
-    for table, columns, file in ((frames, REQUIRED_FRAME_COLUMNS, "frames.parquet"),
-                                 (labels, REQUIRED_LABEL_COLUMNS, "boxes.parquet")):
-        missing = [c for c in columns if c not in table.columns]
-        if missing:
-            raise SimgenError(f"{dataset_dir / file}: missing columns {', '.join(missing)} "
-                              f"(written by an older simgen? generate the dataset again)")
+    dataset = read_dataset(dataset_dir, required={"frames": REQUIRED_FRAME_COLUMNS,
+                                                  "boxes": REQUIRED_LABEL_COLUMNS})
+    manifest = dataset.manifest
+    frames, labels, episodes = dataset["frames"], dataset["boxes"], dataset["episodes"]
     classes = tuple(manifest.get("classes", ()))
     unknown = sorted(set(labels["class"]) - set(classes))
     if unknown:
