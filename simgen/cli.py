@@ -252,6 +252,31 @@ def _ratios(text: str) -> tuple[float, float, float]:
 
 
 @app.command()
+def preview(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (a complete simgen run).")],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Where the sheets go (default: DATASET/preview).")] = None,
+    by: Annotated[str, typer.Option(help="Group frames by condition (weather and time of "
+                                         "day), weather, time_of_day, edge_case, sweep_point "
+                                         "or all.")] = "condition",
+    per_sheet: Annotated[int, typer.Option(help="Frames shown per sheet.")] = 12,
+    columns: Annotated[int, typer.Option(help="Thumbnails per row.")] = 4,
+    width: Annotated[int, typer.Option(help="Thumbnail width in pixels.")] = 320,
+) -> None:
+    """Write contact sheets (PNG) of DATASET's frames with their labels drawn, one per group."""
+    from simgen.reports.preview import SheetLayout, write_previews
+
+    try:
+        sheets = write_previews(dataset, out_dir, by, SheetLayout(per_sheet, columns, width))
+    except SimgenError as error:
+        _fail(error)
+    for sheet in sheets:
+        out.print(f"{sheet.name}: {len(sheet.image_ids)} of {sheet.frames_in_group} frames "
+                  f"-> {sheet.path}")
+    out.print(f"[green]wrote[/green] {len(sheets)} contact sheets")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the scenario format (for editor completion)."""
     from simgen.spec import scenario_json_schema

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
-from simgen.runner.run import run_scenario
+from simgen.runner.run import PERFORMANCE_LOG, run_scenario
 from simgen.spec import load_scenario
 from simgen.world.engine import PhysicsSession
 
@@ -24,6 +25,14 @@ def egl_available() -> bool:
 
 RENDERERS = ["tiny", pytest.param("egl", marks=pytest.mark.skipif(
     not egl_available(), reason="EGL renderer plugin does not load here"))]
+
+
+def digest(root: Path) -> dict[str, str]:
+    """sha256 of every file of a dataset by relative path, but its run timings (the one
+    file identical runs write differently)."""
+    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(root.rglob("*"))
+            if path.is_file() and path.relative_to(root).as_posix() != PERFORMANCE_LOG}
 
 
 def generate(scenario_path: Path, out_dir: Path, overrides=()):

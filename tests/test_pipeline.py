@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import RENDERERS, ROOT, SMALL, generate
+from conftest import RENDERERS, ROOT, SMALL, digest, generate
 
 from simgen.catalog import ASSETS
 from simgen.edge_cases import EDGE_CASES
@@ -150,9 +150,7 @@ def test_run_is_byte_identical_for_the_same_seed(tmp_path, renderer, scenario):
     digests = []
     for name in ("a", "b"):
         generate(path, tmp_path / name, overrides)
-        files = sorted(p for p in (tmp_path / name).rglob("*") if p.is_file())
-        digests.append({str(p.relative_to(tmp_path / name)):
-                        hashlib.sha256(p.read_bytes()).hexdigest() for p in files})
+        digests.append(digest(tmp_path / name))
     assert len(digests[0]) > 20
     assert digests[0] == digests[1]
     generate(path, tmp_path / "c", [*overrides, "seed=8"])

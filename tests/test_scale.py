@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import multiprocessing
 import os
@@ -20,9 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, digest
 
-from simgen.runner.run import run_scenario
+from simgen.runner.run import PERFORMANCE_LOG, run_scenario
 from simgen.runner.worker import EpisodeWorker
 from simgen.spec import load_scenario
 from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
@@ -30,12 +29,6 @@ from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
 SCENARIO = ROOT / "scenarios" / "driving_edge_cases.yaml"
 #: Four short episodes with edge cases, weather and effects, small frames.
 OVERRIDES = ["episodes=4", "duration_s=1.0", "capture.width=160", "capture.height=120"]
-
-
-def digest(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` by relative path."""
-    return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +62,11 @@ def test_one_worker_two_workers_and_in_process_write_the_same_bytes(tmp_path, re
                                workers=workers)
         assert (summary.executor, summary.workers) == ("local processes", workers)
         assert digest(out) == reference
+        # the run's timing is logged beside the data (the one file digest leaves out)
+        (run,) = json.loads((out / PERFORMANCE_LOG).read_text())["runs"]
+        assert (run["episodes_made"], run["frames_made"], run["workers"], run["resumed"]) == \
+            (4, summary.frames, workers, False)
+        assert run["frames_per_s"] == pytest.approx(summary.frames_per_s, rel=1e-3)
 
 
 def test_progress_counts_frames_live_across_workers(tmp_path, reference):

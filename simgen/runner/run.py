@@ -10,10 +10,12 @@ so a resumed run, a run on 2 workers and a run on Ray all write the same bytes.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from simgen import __version__
@@ -22,12 +24,14 @@ from simgen.runner.executors import Done, Executor, Task, make_executor
 from simgen.sampling.seeds import episode_seeds
 from simgen.sampling.sweep import sweep_record
 from simgen.spec import Scenario, scenario_to_data
-from simgen.writers.dataset import MANIFEST, DatasetAssembler
+from simgen.writers.dataset import MANIFEST, DatasetAssembler, atomic_write_text
 from simgen.writers.export import export_dataset
 from simgen.writers.store import DatasetStore
 
 #: Attempts at an episode after its first one fails (crash or exception).
 DEFAULT_RETRIES = 2
+#: Timings of the runs that made a dataset, in its folder.
+PERFORMANCE_LOG = "performance.json"
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
     ``RunSummary.failed`` lists the failures. ``resume`` continues an interrupted run.
     """
     start = time.perf_counter()
+    started_utc = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if retries < 0:
         raise SimgenError(f"--retries must be 0 or more, got {retries}")
     data = scenario_to_data(scenario)
@@ -145,16 +150,36 @@ def run_scenario(scenario: Scenario, scenario_path: Path, out_dir: Path, *,
         assembler = _assemble(scenario, out_dir, store, failed)
     except OSError as exc:
         raise write_error(out_dir, exc) from None
-    complete = not failed
-    if complete:
+    summary = RunSummary(out_dir, len(committed) + len(todo) - len(failed), assembler.n_frames,
+                         assembler.n_labels, time.perf_counter() - start, assembler.renderer,
+                         tuple(assembler.constraint_stats()), made=len(todo) - len(failed),
+                         frames_made=tally.committed_frames,
+                         failed=tuple({"index": i, **f} for i, f in sorted(failed.items())),
+                         executor=name, workers=n_workers, retried=state.retries)
+    try:
+        _log_performance(out_dir, summary, started_utc, resumed=bool(committed))
+    except OSError as exc:
+        raise write_error(out_dir / PERFORMANCE_LOG, exc) from None
+    if not failed:
         for fmt in dict.fromkeys(scenario.export.formats):
             export_dataset(out_dir, fmt, out_dir / "exports" / fmt, scenario.export.splits)
-    return RunSummary(out_dir, len(committed) + len(todo) - len(failed), assembler.n_frames,
-                      assembler.n_labels, time.perf_counter() - start, assembler.renderer,
-                      tuple(assembler.constraint_stats()), made=len(todo) - len(failed),
-                      frames_made=tally.committed_frames,
-                      failed=tuple({"index": i, **f} for i, f in sorted(failed.items())),
-                      executor=name, workers=n_workers, retried=state.retries)
+    return summary
+
+
+def _log_performance(out_dir: Path, summary: RunSummary, started_utc: str,
+                     resumed: bool) -> None:
+    """Append this run's timing to ``performance.json`` (a resumed dataset lists each run
+    that made part of it). The only file of a dataset that differs between identical runs."""
+    path = out_dir / PERFORMANCE_LOG
+    runs = json.loads(path.read_text(encoding="utf-8"))["runs"] if path.exists() else []
+    runs.append({
+        "started_utc": started_utc, "elapsed_s": round(summary.elapsed_s, 3),
+        "episodes_made": summary.made, "frames_made": summary.frames_made,
+        "frames_per_s": round(summary.frames_per_s, 3), "failed": len(summary.failed),
+        "retried": summary.retried, "resumed": resumed, "executor": summary.executor,
+        "workers": summary.workers, "renderer": summary.renderer,
+        "cpu_count": os.cpu_count(), "simgen": __version__})
+    atomic_write_text(path, json.dumps({"runs": runs}, indent=2))
 
 
 def _make_episodes(pool: Executor, store: DatasetStore, todo: list[int], root_seed: int,

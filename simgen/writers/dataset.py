@@ -40,10 +40,15 @@ MANIFEST = "dataset.json"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` under a temporary name, then rename it into place."""
+    """Write ``text`` (UTF-8) under a temporary name, then rename it into place."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` under a temporary name, then rename it into place."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

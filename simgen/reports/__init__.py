@@ -1,0 +1,1 @@
+"""Looking at a finished dataset: contact sheets of its frames and an HTML report."""
