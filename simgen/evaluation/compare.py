@@ -16,9 +16,12 @@ side, are not compared.
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from simgen.writers.dataset import atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -102,4 +105,6 @@ def write_junit(path: Path, current: dict, regressions: list[Regression],
     """Write ``junit_xml(current, regressions, metric)`` to ``path`` (UTF-8, declared)."""
     tree = ET.ElementTree(junit_xml(current, regressions, metric))
     ET.indent(tree)
-    tree.write(Path(path), encoding="utf-8", xml_declaration=True)
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
+    atomic_write_bytes(Path(path), buffer.getvalue())

@@ -24,10 +24,12 @@ and counting them errs on the side of never flattering the model.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import functools
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -99,8 +101,11 @@ def load_coco(dataset_dir: Path) -> dict:
 
 # --------------------------------------------------------------------------- running a model
 
-def _to_detection(item: object, category_ids: Mapping[str, int], where: str) -> Detection:
-    """Check one model output ``((x, y, w, h), class_name, score)`` and map its class name."""
+def _to_detection(item: object, category_ids: Mapping[str, int],
+                  where: str) -> Detection | str:
+    """Check one model output ``((x, y, w, h), class_name, score)`` and map its class name;
+    a class the dataset does not have comes back as its name (the caller counts and drops
+    it), unless it looks like a misspelt class of the dataset, which is an error."""
     try:
         box, name, score = item  # type: ignore[misc]
         x, y, w, h = (float(v) for v in box)
@@ -112,16 +117,22 @@ def _to_detection(item: object, category_ids: Mapping[str, int], where: str) -> 
         raise SimgenError(f"{where}: the model returned a box {box!r} with score {score!r}; "
                           "expected finite numbers and w, h >= 0")
     if name not in category_ids:
-        raise SimgenError(f"{where}: the model returned class {name!r}, which is not a class "
-                          f"of this dataset ({', '.join(category_ids)})"
-                          f"{did_you_mean(name, category_ids)}")
+        if difflib.get_close_matches(str(name), list(category_ids), n=1, cutoff=0.8):
+            raise SimgenError(f"{where}: the model returned class {name!r}, which is not a "
+                              f"class of this dataset ({', '.join(category_ids)})"
+                              f"{did_you_mean(name, category_ids)}")
+        return str(name)
     return Detection((x, y, w, h), category_ids[name], score)
 
 
-def run_detector(dataset_dir: Path, model: Model) -> Detections:
+def run_detector(dataset_dir: Path, model: Model,
+                 on_image: Callable[[int, int], None] | None = None,
+                 other_classes: Counter | None = None) -> Detections:
     """Run ``model`` on every RGB frame of a dataset; detections keyed by COCO image id,
     class names mapped to the dataset's category ids, each with its depth-measured
-    ``distance_m`` (see ``attach_distances_m``)."""
+    ``distance_m`` (see ``attach_distances_m``). Detections of classes the dataset does not
+    have are left out and counted by name in ``other_classes``; ``on_image(done, total)``
+    follows progress."""
     dataset_dir = Path(dataset_dir)
     frames = read_dataset(dataset_dir, ("frames",))["frames"]
     category_ids = {c["name"]: int(c["id"]) for c in load_coco(dataset_dir)["categories"]}
@@ -131,8 +142,12 @@ def run_detector(dataset_dir: Path, model: Model) -> Detections:
         if bgr is None:
             raise SimgenError(f"{dataset_dir / rgb_path}: cannot read the image")
         output = model(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        detections[int(image_id)] = [_to_detection(item, category_ids, rgb_path)
-                                     for item in output]
+        checked = [_to_detection(item, category_ids, rgb_path) for item in output]
+        detections[int(image_id)] = [d for d in checked if isinstance(d, Detection)]
+        if other_classes is not None:
+            other_classes.update(d for d in checked if isinstance(d, str))
+        if on_image is not None:
+            on_image(len(detections), len(frames))
     return attach_distances_m(dataset_dir, detections)
 
 
