@@ -276,6 +276,23 @@ def preview(
     out.print(f"[green]wrote[/green] {len(sheets)} contact sheets")
 
 
+@app.command()
+def report(
+    dataset: Annotated[Path, typer.Argument(help="Dataset directory (a complete simgen run).")],
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="The HTML file to write (default: DATASET/report.html).")] = None,
+) -> None:
+    """Write a self-contained HTML report of DATASET: counts, distributions, parameter
+    coverage, edge cases, sample images by condition, generation performance."""
+    from simgen.reports.report import write_report
+
+    try:
+        path = write_report(dataset, out_path)
+    except SimgenError as error:
+        _fail(error)
+    out.print(f"[green]wrote[/green] {path}")
+
+
 @app.command("eval")
 def eval_(
     dataset: Annotated[Path, typer.Argument(help="Dataset directory (a complete simgen run).")],

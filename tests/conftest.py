@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from simgen.runner.run import PERFORMANCE_LOG, run_scenario
+from simgen.runner.run import run_scenario
 from simgen.spec import load_scenario
 from simgen.world.engine import PhysicsSession
+from simgen.writers.dataset import PERFORMANCE_LOG
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -49,3 +53,24 @@ def small_dataset(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(path.stem)
     scenario, summary = generate(path, out, SMALL)
     return path, scenario, summary, out
+
+
+def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+    """Headless Chromium with a throwaway profile (the test is skipped without it)."""
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    return subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu",
+                           f"--user-data-dir={tmp / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=120, check=True)
+
+
+def figures_rendered(page: Path, tmp: Path) -> tuple[int, int, str]:
+    """(figures, figures drawn, names of those that failed) as a simgen HTML page reports
+    them on its ``<body>`` once Chromium has loaded it."""
+    dom = chromium("--dump-dom", page.as_uri(), tmp=tmp).stdout
+    body = re.search(r"<body([^>]*)>", dom)
+    assert body, dom[:500]
+    attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
+    return (int(attributes["data-figures"]), int(attributes["data-figures-ok"]),
+            attributes["data-figures-failed"])

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT, generate
+from conftest import ROOT, figures_rendered, generate
 
 pytest.importorskip("pycocotools")
 
@@ -89,6 +90,14 @@ def test_a_regression_fails_the_build_and_names_its_slices(dataset, tmp_path):
     assert slices["distance=0-10m"]["ap"] == 1.0 and slices["distance=10-20m"]["ap"] == 1.0
     reported = [line for line in worse.stderr.splitlines() if line.startswith("regression: ")]
     assert [line.split(": ")[1] for line in reported] == regressed
+    # the page and its figures: one per slice kind, and baseline against current
+    plots = {p.stem for p in (tmp_path / "v2" / "plots").glob("*.svg")}
+    assert plots == {s["kind"] for s in result["slices"]} | {"overall", "comparison"}
+    page = (tmp_path / "v2" / "eval.html").read_text()
+    data = json.loads(re.search(r'id="eval-data">(.*?)</script>', page, re.S).group(1))
+    assert data["regressed"] == sorted(regressed)
+    assert all(f"<tr class=\"regressed\"><td class=\"text\">{name}</td>" in page
+               for name in regressed)
     cases = ET.parse(tmp_path / "j.xml").getroot()
     failed = [c.get("name") for c in cases.iter("testcase") if c.find("failure") is not None]
     assert failed == regressed
@@ -103,6 +112,9 @@ def test_a_regression_fails_the_build_and_names_its_slices(dataset, tmp_path):
     # and the same model, data and seed write the same bytes
     assert (tmp_path / "v3" / "detections.json").read_bytes() == \
         (tmp_path / "v1" / "detections.json").read_bytes()
+    # last (it is skipped where Chromium is missing): every figure of the page renders
+    figures, drawn, failed = figures_rendered(tmp_path / "v2" / "eval.html", tmp_path)
+    assert failed == "" and figures == drawn == len(plots)
 
 
 def test_the_reference_detector_runs_by_default(dataset, tmp_path):

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, digest
 
-from simgen.runner.run import PERFORMANCE_LOG, run_scenario
+from simgen.runner.run import run_scenario
 from simgen.runner.worker import EpisodeWorker
 from simgen.spec import load_scenario
-from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST
+from simgen.writers.dataset import INCOMPLETE_MARKER, MANIFEST, PERFORMANCE_LOG
 
 SCENARIO = ROOT / "scenarios" / "driving_edge_cases.yaml"
 #: Four short episodes with edge cases, weather and effects, small frames.

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from simgen.errors import SimgenError
-from simgen.evaluation.compare import Regression, compare, write_junit
+from simgen.evaluation.compare import Regression, compare, eval_slices, write_junit
 from simgen.evaluation.metrics import METRICS, Detections, evaluate_detections, run_detector
 from simgen.evaluation.models import load_model
+from simgen.reports.eval_page import write_eval_outputs
 from simgen.writers.dataset import atomic_write_text
 
 EVAL_FILE = "eval.json"
@@ -94,13 +95,16 @@ def evaluate_model(dataset_dir: Path, model_spec: str, out_dir: Path, *,
         regressions = compare(result, old, max_drop, metric)
         result["comparison"] = {"baseline_model": old.get("model"), "metric": metric,
                                 "max_drop": max_drop,
-                                "regressions": [r.to_json() for r in regressions]}
+                                "regressions": [r.to_json() for r in regressions],
+                                "baseline_values": {e["name"]: e.get(metric)
+                                                    for e in eval_slices(old)}}
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = {int(c["id"]): c["name"] for c in json.loads(
         (dataset_dir / "annotations" / "coco.json").read_text(encoding="utf-8"))["categories"]}
     atomic_write_text(out_dir / DETECTIONS_FILE,
                       json.dumps(detections_record(detections, classes)))
     atomic_write_text(out_dir / EVAL_FILE, json.dumps(result, indent=2))
+    write_eval_outputs(result, out_dir)
     if junit is not None:
         write_junit(junit, result, regressions, metric)
     return EvalOutcome(result, out_dir, tuple(regressions), old is not None)

@@ -24,14 +24,17 @@ from simgen.runner.executors import Done, Executor, Task, make_executor
 from simgen.sampling.seeds import episode_seeds
 from simgen.sampling.sweep import sweep_record
 from simgen.spec import Scenario, scenario_to_data
-from simgen.writers.dataset import MANIFEST, DatasetAssembler, atomic_write_text
+from simgen.writers.dataset import (
+    MANIFEST,
+    PERFORMANCE_LOG,
+    DatasetAssembler,
+    atomic_write_text,
+)
 from simgen.writers.export import export_dataset
 from simgen.writers.store import DatasetStore
 
 #: Attempts at an episode after its first one fails (crash or exception).
 DEFAULT_RETRIES = 2
-#: Timings of the runs that made a dataset, in its folder.
-PERFORMANCE_LOG = "performance.json"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ from simgen.writers.parts import (
 #: Present from the start of a run until every episode is complete: the run journal.
 INCOMPLETE_MARKER = ".simgen-incomplete"
 MANIFEST = "dataset.json"
+#: Timings of the runs that made a dataset (the one file identical runs write differently).
+PERFORMANCE_LOG = "performance.json"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
