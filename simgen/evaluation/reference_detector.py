@@ -6,13 +6,16 @@ tuned by hand on clear daytime ``driving_urban`` frames only: in clear daylight 
 scene's "stuff" (sky, grass, asphalt, sidewalk, poles, lane markings) has a few
 near-uniform colours, so the pixels that match none of them are objects. Nothing in it
 knows about fog or night; it degrades there because its colour rules, tuned in daylight,
-stop holding (fog washes colours towards the grey airlight, night darkens them).
+stop holding (fog washes colours towards the grey airlight, far objects first; night
+darkens them and dusk tints them, which breaks the grey-road rule altogether).
 
 Pipeline, on a copy resized to ``work_width_px``:
 
 1. Candidate pixels: not stuff-coloured (sky blue, grass green, any neutral grey from
-   asphalt to sidewalk) or bright white in blobs at least 3 px wide (white vehicles, not
-   thin lane lines); thin yellow lane lines removed.
+   asphalt to sidewalk; above the horizon, anything close to its row's median colour,
+   which is the sky whatever its colour) or bright white in blobs at least 3 px wide and
+   brighter than the rest of their row (white vehicles, not thin lane lines, nor the
+   fog-brightened road near the horizon); thin yellow lane lines removed.
 2. A morphological closing joins an object's parts (body, windows, wheels).
 3. Connected components become boxes. With a flat road and the camera at
    ``camera_height_m`` above it, an object standing at image row ``v`` below the horizon
@@ -65,6 +68,10 @@ class DetectorParams:
     min_area_px: int = 4
     #: Smallest share of its box a component must fill (diagonal lines fill little).
     min_fill: float = 0.3
+    #: How much brighter (8-bit) than its row's median a white object pixel is.
+    white_margin: int = 40
+    #: Largest per-channel difference (8-bit) from its row's median colour of a sky pixel.
+    sky_tolerance: int = 12
     #: Component area (work pixels) from which the size term of the score is 1.
     full_score_area_px: float = 150.0
 
@@ -88,10 +95,19 @@ def candidate_mask(small: np.ndarray, params: DetectorParams = DEFAULT_PARAMS) -
     neutral = chroma < params.neutral_chroma
     sky = (b > r + 20) & (b >= g) & (level > 140) & (chroma * 2 < level)
     grass = np.abs(small - _GRASS_RGB).max(axis=2) < 14
-    stuff = sky | grass | (neutral & (level >= params.min_stuff_level))
+    # Above the horizon, whatever matches its row's own median colour is sky, whatever
+    # its colour: grey in fog, dark at night, orange at dusk.
+    horizon = int(params.horizon_frac * small.shape[0])
+    above = small[:horizon]
+    row_sky = np.median(above, axis=1, keepdims=True)
+    sky_like = np.zeros(level.shape, bool)
+    sky_like[:horizon] = np.abs(above - row_sky).max(axis=2) < params.sky_tolerance
+    stuff = sky | sky_like | grass | (neutral & (level >= params.min_stuff_level))
     mask = (~stuff).astype(np.uint8)
     # White: vehicles, but also lane paint; keep only blobs at least 3 px across.
-    white = (neutral & (level >= params.white_level)).astype(np.uint8)
+    # ... brighter than the rest of its row (fog makes the far road as bright as paint)
+    brighter = level > np.median(level, axis=1, keepdims=True) + params.white_margin
+    white = (neutral & (level >= params.white_level) & brighter & ~sky_like).astype(np.uint8)
     mask |= cv2.morphologyEx(white, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     # Yellow centre lines are thin; yellow cars survive a 4x4 opening.
     yellow = ((np.abs(r - g) < 25) & (b * 2 < r) & (r > 110)).astype(np.uint8)
