@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from simgen.sampling.draw import quantile
 from simgen.sampling.seeds import sweep_rng
@@ -45,6 +44,8 @@ def unit_design(sweep: Sweep, root_seed: int) -> np.ndarray:
     rng = sweep_rng(root_seed)
     if sweep.design == "random":
         return rng.random((n, dims))
+    from scipy.stats import qmc  # here: workers of runs without a sweep never import scipy
+
     if sweep.design == "latin_hypercube":
         return qmc.LatinHypercube(dims, seed=rng).random(n)
     if sweep.design == "sobol":
