@@ -294,8 +294,8 @@ def sampling_rate(scenario, path: Path, n: int) -> tuple[float, float]:
     """Episode plans per second over ``n`` episodes, and mean whole-episode draws each."""
     start = time.perf_counter()
     draws = 0
-    for index in range(n):
-        draws += plan_episode(scenario, index, path.parent).attempts
+    for index in range(n):  # a sweep has only so many episodes: go round them again
+        draws += plan_episode(scenario, index % scenario.episodes, path.parent).attempts
     return n / (time.perf_counter() - start), draws / n
 
 

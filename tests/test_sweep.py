@@ -14,7 +14,7 @@ import pytest
 from conftest import digest
 from scipy import stats
 
-from simgen.errors import SpecError
+from simgen.errors import SimgenError, SpecError
 from simgen.runner.run import run_scenario
 from simgen.sampling.draw import draw, quantile
 from simgen.sampling.episode import plan_episode
@@ -156,6 +156,12 @@ def test_quantile_of_discrete_distributions_gives_each_value_its_share():
     rng = np.random.default_rng(0)
     drawn = [draw(Choice(("a", "b", "c"), (1.0, 2.0, 3.0)), rng) for _ in range(6000)]
     assert stats.chisquare([drawn.count(c) for c in "abc"], [1000, 2000, 3000]).pvalue > 1e-3
+
+
+def test_an_episode_beyond_the_sweep_is_a_clear_error():
+    scenario = _with()
+    with pytest.raises(SimgenError, match="episode 18: the sweep has 18 episodes"):
+        plan_episode(scenario, 18, SCENARIO.parent)
 
 
 def test_episodes_default_to_the_sweep_and_may_only_be_fewer():

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from simgen.errors import SimgenError
 from simgen.sampling.draw import quantile
 from simgen.sampling.seeds import sweep_rng
 from simgen.spec.models import Scenario
@@ -72,6 +73,9 @@ def sweep_points(sweep: Sweep, root_seed: int) -> list[SweepPoint]:
 def point_of_episode(scenario: Scenario, index: int) -> SweepPoint:
     """The sweep point episode ``index`` of ``scenario`` belongs to."""
     sweep = scenario.sweep
+    if not 0 <= index < sweep.episode_count():
+        raise SimgenError(f"episode {index}: the sweep has {sweep.episode_count()} episodes "
+                          f"({sweep.point_count()} points x {sweep.episodes_per_point})")
     return sweep_points(sweep, scenario.seed)[index // sweep.episodes_per_point]
 
 
