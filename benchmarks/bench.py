@@ -295,7 +295,9 @@ def sampling_rate(scenario, path: Path, n: int) -> tuple[float, float]:
     start = time.perf_counter()
     draws = 0
     for index in range(n):  # a sweep has only so many episodes: go round them again
-        draws += plan_episode(scenario, index % scenario.episodes, path.parent).attempts
+        if scenario.sweep is not None:
+            index %= scenario.episodes
+        draws += plan_episode(scenario, index, path.parent).attempts
     return n / (time.perf_counter() - start), draws / n
 
 
@@ -329,13 +331,24 @@ def main() -> None:
     print()
     print("| scenario | plans/s | plans/s with constraints | ratio | draws per episode |")
     print("|---|---|---|---|---|")
+    print(sampling_table(paths, args.plans))
+
+
+def sampling_table(paths: list[Path], plans: int) -> str:
+    """Episode plans per second of each scenario, and with the constraints of
+    ``CONSTRAINTS`` where it has some (a sweep also validates its point's scenario)."""
+    rows = []
     for path in paths:
         scenario = load_scenario(path)
-        plain, _ = sampling_rate(scenario, path, args.plans)
-        constrained = load_scenario(path, CONSTRAINTS[scenario.name])
-        rate, draws = sampling_rate(constrained, path, args.plans)
-        print(f"| {scenario.name} | {plain:.0f} | {rate:.0f} | {rate / plain:.2f} | "
-              f"{draws:.2f} |")
+        plain, draws = sampling_rate(scenario, path, plans)
+        if scenario.name in CONSTRAINTS:
+            constrained = load_scenario(path, CONSTRAINTS[scenario.name])
+            rate, draws = sampling_rate(constrained, path, plans)
+            rows.append(f"| {scenario.name} | {plain:.0f} | {rate:.0f} | {rate / plain:.2f} | "
+                        f"{draws:.2f} |")
+        else:
+            rows.append(f"| {scenario.name} | {plain:.0f} | - | - | {draws:.2f} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
