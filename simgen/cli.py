@@ -338,8 +338,10 @@ def eval_(
     out.print(f"[green]wrote[/green] {target}")
     if outcome.compared:
         if outcome.regressions:
+            described = {e["name"]: e.get("description", "") for e in outcome.result["slices"]}
             for r in outcome.regressions:
-                err.print(f"[red]regression[/red]: {escape(r.name)}: {escape(r.message())}")
+                err.print(f"[red]regression[/red]: {escape(r.name)}: {escape(r.message())}"
+                          + (escape(f" [{described[r.name]}]") if described.get(r.name) else ""))
             err.print(f"[red]{len(outcome.regressions)} slice(s) regressed[/red] against "
                       f"{baseline}")
             raise typer.Exit(4)
@@ -360,7 +362,9 @@ def _print_eval(result: dict, metric: str) -> None:
         return "-" if value is None else f"{value:.3f}"
     for entry in [result["overall"], *result["slices"]]:
         interval = (entry.get("ci") or {}).get(metric)
-        row = [entry["name"], str(entry["images"]), str(entry["gt_objects"]),
+        name = entry["name"] + (f" ({entry['description']})" if entry.get("description")
+                                else "")
+        row = [name, str(entry["images"]), str(entry["gt_objects"]),
                number(entry["ap"]), number(entry["ap50"]), number(entry["recall"]),
                "-" if not interval else f"{interval[0]:.3f}-{interval[1]:.3f}"]
         if weighted:

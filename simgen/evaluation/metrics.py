@@ -495,7 +495,8 @@ def evaluate_detections(dataset_dir: Path, detections: Detections, rng: np.rando
                              resamples, confidence)
 
     every_image = np.ones(len(overall.image_ids), dtype=bool)
-    slices = [entry(s.name, s.kind, overall, np.isin(overall.image_ids, list(s.image_ids)))
+    slices = [{**entry(s.name, s.kind, overall, np.isin(overall.image_ids, list(s.image_ids))),
+               **({"description": s.description} if s.description else {})}
               for s in image_slices(frames, episodes, fog_visibility_bins_m)]
     slices += [entry(s.name, s.kind, match_detections(coco, detections, s), every_image)
                for s in object_slices(distance_bins_m, visibility_bins)]

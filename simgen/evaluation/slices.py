@@ -31,6 +31,8 @@ class ImageSlice:
     name: str  # e.g. "fog=on", "time_of_day=night", "edge_case=jaywalker"
     kind: str  # "weather", "time_of_day", "edge_case" or "sweep_point"
     image_ids: frozenset[int]
+    #: What the name stands for, where it does not say (a sweep point's values).
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,10 @@ def image_slices(frames: pd.DataFrame, episodes: pd.DataFrame,
     """
     slices: list[ImageSlice] = []
 
-    def add(name: str, kind: str, rows: pd.Series) -> None:
+    def add(name: str, kind: str, rows: pd.Series, description: str = "") -> None:
         ids = frozenset(int(i) for i in frames.loc[rows.to_numpy(bool), "image_id"])
         if ids:
-            slices.append(ImageSlice(name, kind, ids))
+            slices.append(ImageSlice(name, kind, ids, description))
 
     for column in frames.columns:
         match = re.fullmatch(r"weather\.([^.]+)\.on", column)
@@ -134,6 +136,17 @@ def image_slices(frames: pd.DataFrame, episodes: pd.DataFrame,
     if "sweep.point" in episodes:
         point_of = dict(zip(episodes["episode"].astype(int), episodes["sweep.point"], strict=True))
         points = episode_of_frame.map(lambda ep: point_of.get(int(ep)))
+        swept = [c for c in episodes.columns if c.startswith("sweep.") and c != "sweep.point"]
         for point in sorted(pd.unique(points.dropna())):
-            add(f"sweep.point={point}", "sweep_point", points == point)
+            row = episodes[episodes["sweep.point"] == point].iloc[0]
+            values = ", ".join(f"{c.removeprefix('sweep.')}={_value_text(row[c])}"
+                               for c in swept)
+            add(f"sweep.point={point}", "sweep_point", points == point, values)
     return slices
+
+
+def _value_text(value) -> str:
+    """A swept value as the slice describes it (``null`` for none)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -66,7 +66,8 @@ def _slice_table(result: dict, regressed: set[str]) -> str:
     rows, classes = [], []
     for e in _entries(result):
         interval = (e.get("ci") or {}).get("ap")
-        row = [e["name"], e["kind"], e["images"], e.get("episodes", ""), e["gt_objects"],
+        name = e["name"] + (f" ({e['description']})" if e.get("description") else "")
+        row = [name, e["kind"], e["images"], e.get("episodes", ""), e["gt_objects"],
                "-" if e["ap"] is None else e["ap"],
                "-" if not interval else f"{interval[0]:.3f} - {interval[1]:.3f}",
                "-" if e["ap50"] is None else e["ap50"],

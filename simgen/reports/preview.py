@@ -156,9 +156,10 @@ def write_previews(dataset_dir: Path, out_dir: Path | None = None, by: str = "co
         raise SimgenError(f"{dataset_dir}: the dataset has no frames to preview")
     classes = list(data.manifest.get("classes", ()))
     labels_by_image = {int(k): g for k, g in data["boxes"].groupby("image_id", sort=False)}
-    groups = [("all frames", "all", frozenset(frames["image_id"].astype(int)))] if by == "all" \
-        else [(s.name, s.kind, s.image_ids) for s in image_slices(frames, data["episodes"])
-              if s.kind in GROUPINGS[by]]
+    groups = [("all frames", "all", frozenset(frames["image_id"].astype(int)), "")] \
+        if by == "all" else [(s.name, s.kind, s.image_ids, s.description)
+                             for s in image_slices(frames, data["episodes"])
+                             if s.kind in GROUPINGS[by]]
     if not groups:
         raise SimgenError(f"{dataset_dir}: no {by.replace('_', ' ')} groups in this dataset "
                           "(try --by all)")
@@ -166,10 +167,11 @@ def write_previews(dataset_dir: Path, out_dir: Path | None = None, by: str = "co
     out_dir.mkdir(parents=True, exist_ok=True)
     name = data.manifest.get("scenario", {}).get("name", dataset_dir.name)
     sheets = []
-    for index, (group, kind, ids) in enumerate(groups):
+    for index, (group, kind, ids, description) in enumerate(groups):
         members = frames[frames["image_id"].isin(ids)]
         shown = members.iloc[spread(list(range(len(members))), layout.per_sheet)]
-        title = f"{name}: {group}  ({len(members)} frames, {len(shown)} shown)"
+        title = (f"{name}: {group}{f' ({description})' if description else ''}  "
+                 f"({len(members)} frames, {len(shown)} shown)")
         image = contact_sheet(dataset_dir, shown, labels_by_image, classes, title, layout)
         path = out_dir / sheet_file_name(index, group)
         atomic_write_bytes(path, encode_png(image))
