@@ -15,6 +15,7 @@ from conftest import digest
 from scipy import stats
 
 from simgen.errors import SimgenError, SpecError
+from simgen.evaluation.slices import image_slices
 from simgen.runner.run import run_scenario
 from simgen.sampling.draw import draw, quantile
 from simgen.sampling.episode import plan_episode
@@ -235,6 +236,15 @@ def test_a_sweep_run_records_its_points_identically_on_any_worker_count(tmp_path
     assert manifest["design"] == "grid" and len(manifest["points"]) == 6
     assert episodes["sweep.point"].tolist() == list(range(6))
     frames = pd.read_parquet(out / "frames.parquet")
+    # evaluation and preview slice by point, each described by its values
+    described = {s.name: s.description for s in image_slices(frames, episodes)
+                 if s.kind == "sweep_point"}
+
+    def text(value) -> str:  # as episodes.parquet records it
+        return "null" if value is None else json.dumps(value, sort_keys=True) \
+            if isinstance(value, dict) else str(value)
+    assert described == {f"sweep.point={p['point']}": ", ".join(
+        f"{path}={text(v)}" for path, v in p["values"].items()) for p in manifest["points"]}
     for point in manifest["points"]:
         (episode,) = range(point["episodes"][0], point["episodes"][1] + 1)
         row = episodes[episodes.episode == episode].iloc[0]
