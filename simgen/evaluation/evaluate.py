@@ -21,10 +21,17 @@ import numpy as np
 
 from simgen.errors import SimgenError
 from simgen.evaluation.compare import Regression, compare, eval_slices, write_junit
-from simgen.evaluation.metrics import METRICS, Detections, evaluate_detections, run_detector
+from simgen.evaluation.metrics import (
+    METRICS,
+    Detections,
+    evaluate_detections,
+    load_coco,
+    run_detector,
+)
 from simgen.evaluation.models import load_model
 from simgen.reports.eval_page import write_eval_outputs
 from simgen.writers.dataset import atomic_write_text
+from simgen.writers.reader import read_dataset
 
 EVAL_FILE = "eval.json"
 DETECTIONS_FILE = "detections.json"
@@ -82,7 +89,7 @@ def evaluate_model(dataset_dir: Path, model_spec: str, out_dir: Path, *,
     detections = run_detector(dataset_dir, model, on_image, other_classes)
     result = evaluate_detections(dataset_dir, detections, np.random.default_rng(seed),
                                  resamples=resamples)
-    manifest = json.loads((dataset_dir / "dataset.json").read_text(encoding="utf-8"))
+    manifest = read_dataset(dataset_dir, ()).manifest
     result = {"model": model_spec,
               "dataset": {"name": manifest["scenario"]["name"], "root_seed":
                           manifest["root_seed"], "episodes": manifest["counts"]["episodes"],
@@ -99,8 +106,7 @@ def evaluate_model(dataset_dir: Path, model_spec: str, out_dir: Path, *,
                                 "baseline_values": {e["name"]: e.get(metric)
                                                     for e in eval_slices(old)}}
     out_dir.mkdir(parents=True, exist_ok=True)
-    classes = {int(c["id"]): c["name"] for c in json.loads(
-        (dataset_dir / "annotations" / "coco.json").read_text(encoding="utf-8"))["categories"]}
+    classes = {int(c["id"]): c["name"] for c in load_coco(dataset_dir)["categories"]}
     atomic_write_text(out_dir / DETECTIONS_FILE,
                       json.dumps(detections_record(detections, classes)))
     atomic_write_text(out_dir / EVAL_FILE, json.dumps(result, indent=2))

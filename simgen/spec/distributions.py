@@ -190,7 +190,7 @@ def _parse_dist_mapping(raw: dict, integer: bool) -> Dist:
     return dist
 
 
-def _support(dist: Dist) -> tuple[float, float] | None:
+def support(dist: Dist) -> tuple[float, float] | None:
     """Smallest and largest value a numeric distribution can produce."""
     if isinstance(dist, Uniform | LogUniform | RandInt):
         return float(dist.low), float(dist.high)
@@ -252,9 +252,9 @@ def _numeric_validator(
             return Choice(opts, dist.weights)
         if integer and not isinstance(dist, RandInt):
             raise _fail("an integer field takes a constant, randint or choice")
-        support = _support(dist)
-        assert support is not None
-        lo, hi = support
+        bounds = support(dist)
+        assert bounds is not None
+        lo, hi = bounds
         if not (in_range(lo) and in_range(hi)):
             key = next(k for k in DIST_KEYS if k in raw)
             raise _fail(

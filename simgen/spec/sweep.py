@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from simgen.spec.base import StrictModel
-from simgen.spec.distributions import Choice, LogUniform, Normal, Range, Uniform, _support
+from simgen.spec.distributions import Choice, LogUniform, Normal, Range, Uniform, support
 
 SWEEP_DESIGNS = ("grid", "random", "latin_hypercube", "sobol")
 #: Top-level sections whose fields a sweep may set; the others are the run's own
@@ -62,7 +62,7 @@ def probe_values(parameter: SweepParameter) -> list[tuple[tuple, Any]]:
     dist = parameter.range
     if isinstance(dist, Choice):
         return [(("range",), option) for option in dist.options]
-    low, high = _support(dist)
+    low, high = support(dist)
     if isinstance(dist, Uniform | Normal | LogUniform):
         values = [low, low + (high - low) * 0.3819660112501051, high]  # not a round number
     else:  # randint
